@@ -1,0 +1,1 @@
+"""The metadata engine: load, check and compile a tenant's config bundle."""

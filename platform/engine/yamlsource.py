@@ -1,0 +1,148 @@
+"""Read YAML safely, keeping where every value stands and rejecting duplicate keys.
+
+PyYAML's safe loader silently keeps the last of two equal keys; a tenant admin who pastes a
+field twice deserves to hear about it. We compose the node tree ourselves, convert it to
+plain Python values, and remember the line and column of every value and key by JSON path.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .problems import Path, Problem, format_path
+
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_STR = "tag:yaml.org,2002:str"
+
+
+@dataclass
+class Document:
+    """One parsed YAML file: its data and where each path starts (1-based line, column)."""
+
+    file: str
+    data: Any
+    text: str = ""
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, path: Path, *, key: bool = False) -> tuple[int, int]:
+        """The position of `path` (its key when `key`), or of its nearest known ancestor."""
+        path = tuple(path)
+        if key and path in self.keys:
+            return self.keys[path]
+        while path:
+            if path in self.values:
+                return self.values[path]
+            path = path[:-1]
+        return self.values.get((), (1, 1))
+
+    def problem(self, path: Path, message: str, *, key: bool = False,
+                offset: int = 0) -> Problem:
+        """A problem at `path` in this document; `offset` moves right within a scalar."""
+        line, col = self.where(path, key=key)
+        if offset:
+            offset += self._quote(line, col)
+        return Problem(self.file, line, col + offset, format_path(path), message)
+
+    def _quote(self, line: int, col: int) -> int:
+        """1 when the scalar at (line, col) opens with a quote, so offsets land inside it."""
+        lines = self.text.splitlines()
+        if 0 < line <= len(lines) and 0 < col <= len(lines[line - 1]):
+            return 1 if lines[line - 1][col - 1] in "'\"" else 0
+        return 0
+
+
+class _Converter(yaml.constructor.SafeConstructor):
+    """Turns scalar nodes into values; times, dates and sexagesimals stay text."""
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag == _TIMESTAMP:
+            return node.value
+        if node.tag == _INT and ":" in node.value:
+            return node.value  # "8:30" is a time to us, not 510 (YAML 1.1 base 60)
+        if node.tag == _FLOAT and ":" in node.value:
+            return node.value
+        return self.construct_object(node, deep=True)
+
+
+def parse(file: str, text: str) -> tuple[Document | None, list[Problem]]:
+    """Parse `text` (the content of `file`); return the document or located problems."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "not valid YAML"
+        return None, [Problem(file, line, col, "(root)", f"YAML syntax: {what}")]
+    except yaml.YAMLError as exc:  # reader errors: bad bytes, control characters
+        return None, [Problem(file, 1, 1, "(root)", f"YAML syntax: {exc}")]
+    doc = Document(file, None, text)
+    problems: list[Problem] = []
+    if node is None:
+        return doc, problems
+    conv = _Converter()
+    budget = [MAX_NODES]
+    try:
+        doc.data = _convert(node, (), doc, conv, problems, budget)
+    except _TooBig:
+        return None, [Problem(file, 1, 1, "(root)", f"too large: more than {MAX_NODES} values "
+                              "(aliases that expand without end?)")]
+    return doc, problems
+
+
+MAX_NODES = 200_000
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _convert(node: yaml.Node, path: Path, doc: Document, conv: _Converter,
+             problems: list[Problem], budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0 or len(path) > 50:
+        raise _TooBig
+    doc.values[path] = _pos(node)
+    if isinstance(node, yaml.MappingNode):
+        conv.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        first: dict[Any, tuple[int, int]] = {}
+        for key_node, value_node in node.value:
+            key = _key(key_node, conv)
+            where = _pos(key_node)
+            if key in first:
+                problems.append(Problem(
+                    doc.file, where[0], where[1], format_path((*path, key)),
+                    f"duplicate key '{key}' (first given at line {first[key][0]})"))
+                continue
+            first[key] = where
+            doc.keys[(*path, key)] = where
+            out[key] = _convert(value_node, (*path, key), doc, conv, problems, budget)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), doc, conv, problems, budget)
+                for i, item in enumerate(node.value)]
+    try:
+        return conv.scalar(node)
+    except (yaml.constructor.ConstructorError, ValueError, OverflowError):
+        line, col = _pos(node)
+        problems.append(Problem(doc.file, line, col, format_path(path),
+                                f"cannot read value {node.value!r}"))
+        return node.value
+
+
+def _key(node: yaml.Node, conv: _Converter) -> Any:
+    """Mapping keys are text to us: `1:` in a menu means the digit, `on:` the word."""
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag == "tag:yaml.org,2002:null" and node.value in ("", "~"):
+            return "null" if node.value else ""
+        return node.value
+    return yaml.safe_dump(conv.construct_object(node, deep=True), default_flow_style=True).strip()
