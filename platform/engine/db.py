@@ -1,0 +1,87 @@
+"""Database connections and the dialect-specific SQL the record store needs.
+
+SQLite is the embedded default and PostgreSQL the production database; the differences
+between them (JSON access, expression indexes) are kept in this one module.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, literal_column, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from .model import Field
+
+NUMERIC_TYPES = ("integer", "decimal", "rating")
+
+
+def connect(url: str, **kwargs: Any) -> Engine:
+    """An Engine for `url`; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+def json_field(dialect: str, field: Field | str, ftype: str = "text",
+               column: str = "data") -> ColumnElement[Any]:
+    """The SQL value of a field inside the JSON column, written exactly as its index is.
+
+    Field names are checked identifiers, so inlining them is safe, and it lets the planner
+    match the expression against the expression index.
+    """
+    name, ftype = (field.name, field.type) if isinstance(field, Field) else (field, ftype)
+    if dialect == "postgresql":
+        if ftype in NUMERIC_TYPES:
+            return literal_column(f"(({column} ->> '{name}')::numeric)")
+        return literal_column(f"({column} ->> '{name}')")
+    return literal_column(f"json_extract({column}, '$.{name}')")
+
+
+def index_name(entity: str, field: str) -> str:
+    return f"ix_rec_{entity}_{field}"[:63]
+
+
+def ensure_field_index(engine: Engine, entity: str, field: Field) -> bool:
+    """Create the expression index of an `index: true` field if it is missing.
+
+    One index per (entity, field) serves every tenant: it leads with tenant_id and is
+    partial on the entity, so it stays small and is shared by bundles that mark the same
+    field. Returns True when it was created now.
+    """
+    dialect = engine.dialect.name
+    name = index_name(entity, field.name)
+    expr = json_field(dialect, field)
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            exists = conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n"),
+                                  {"n": name}).first()
+        else:
+            exists = conn.execute(text(
+                "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = :n"),
+                {"n": name}).first()
+        if exists:
+            return False
+        conn.execute(text(
+            f"CREATE INDEX IF NOT EXISTS {name} ON records (tenant_id, {expr}) "
+            f"WHERE entity = '{entity}' AND deleted_at IS NULL"))
+    return True

@@ -1,0 +1,177 @@
+"""The storage schema: one set of tables for every tenant and every entity.
+
+Records keep their fields in a JSON `data` column; side tables keep what must be looked up
+fast (normalised keys, links) and what must be kept (activity, bundles, jobs). Alembic
+migrations in `migrations/` create these tables; this module is their single description.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite only autoincrements INTEGER
+Json = JSON().with_variant(JSONB(), "postgresql")
+Stamp = DateTime(timezone=True)
+
+tenants = Table(
+    "tenants", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("bundle_version", Integer, nullable=False, server_default="0"),
+    Column("bundle_digest", String(64)),
+    Column("created_at", Stamp, nullable=False),
+)
+
+# Every version of every tenant's bundle: the files as text, so any version can be
+# exported again or rolled back to.
+bundles = Table(
+    "bundles", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("files", Json, nullable=False),
+    Column("note", String(500)),
+    Column("created_at", Stamp, nullable=False),
+    Column("created_by", Integer),
+    UniqueConstraint("tenant_id", "version", name="uq_bundles_tenant_version"),
+)
+
+# A login (Flask-AppBuilder's ab_user) as a member of one tenant.
+members = Table(
+    "members", metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False, index=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("role", String(20), nullable=False),
+    Column("team", String(64)),
+    Column("department", String(64)),
+    Column("extension", String(32)),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", Stamp, nullable=False),
+    Index("ix_members_tenant_team", "tenant_id", "team"),
+    Index("ix_members_tenant_extension", "tenant_id", "extension"),
+)
+
+records = Table(
+    "records", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, ForeignKey("tenants.id"), nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("title", String(500), nullable=False, server_default=""),
+    Column("owner_id", Integer),
+    Column("status", String(64)),
+    Column("priority", Integer),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("data", Json, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+    Column("created_by", Integer),
+    Column("updated_by", Integer),
+    Column("deleted_at", Stamp),
+    Index("ix_records_list", "tenant_id", "entity", "updated_at"),
+    Index("ix_records_owner", "tenant_id", "entity", "owner_id"),
+    Index("ix_records_status", "tenant_id", "entity", "status"),
+)
+
+# Normalised values of phone, e-mail, unique and lookup fields: screen pop, de-duplication,
+# upsert and bulk delete read here. `is_unique` rows are unique per tenant, entity, field.
+record_keys = Table(
+    "record_keys", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("value", String(320), nullable=False),
+    Column("record_id", Id, ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
+    Column("is_unique", Boolean, nullable=False, server_default=text("false")),
+    Index("ix_record_keys_value", "tenant_id", "value"),
+    Index("ix_record_keys_record", "record_id"),
+    Index("uq_record_keys_unique", "tenant_id", "entity", "field", "value", unique=True,
+          sqlite_where=text("is_unique"), postgresql_where=text("is_unique")),
+)
+
+# Link and user fields: from a record's field to another record (or to a user when
+# `to_entity` is "user"). Related lists and ticket visibility (assignee, watchers) read here.
+record_links = Table(
+    "record_links", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("from_id", Id, ForeignKey("records.id", ondelete="CASCADE"), nullable=False),
+    Column("from_entity", String(64), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("to_entity", String(64), nullable=False),
+    Column("to_id", BigInteger, nullable=False),
+    Index("ix_record_links_to", "tenant_id", "to_entity", "to_id", "from_entity"),
+    Index("ix_record_links_from", "from_id"),
+)
+
+activity = Table(
+    "activity", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("record_id", Id, nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("actor_id", Integer),
+    Column("at", Stamp, nullable=False),
+    Column("changes", Json),
+    Column("comment", Text),
+    Index("ix_activity_record", "record_id", "id"),
+)
+
+saved_filters = Table(
+    "saved_filters", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("filters", Json, nullable=False),
+    Column("shared", Boolean, nullable=False, server_default=text("false")),
+    Column("team", String(64)),
+    Column("created_at", Stamp, nullable=False),
+    Index("ix_saved_filters_owner", "tenant_id", "entity", "user_id"),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("user_id", Integer),
+    Column("kind", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="queued"),
+    Column("progress", Float, nullable=False, server_default="0"),
+    Column("params", Json),
+    Column("result", Json),
+    Column("error", Text),
+    Column("created_at", Stamp, nullable=False),
+    Column("started_at", Stamp),
+    Column("finished_at", Stamp),
+    Index("ix_jobs_tenant", "tenant_id", "id"),
+)
