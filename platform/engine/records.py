@@ -43,6 +43,7 @@ class Change:
     before: dict[str, Any] | None
 
 
+_ALL = Query()
 _listeners: list[Callable[[Change], None]] = []
 
 
@@ -126,7 +127,7 @@ class RecordService:
             raise NotFound(f"no {entity} {record_id}")
         return row
 
-    def list(self, actor: Actor, entity: str, query: Query = Query(),
+    def list(self, actor: Actor, entity: str, query: Query = _ALL,
              extra: Iterable[Any] = ()) -> Page:
         """Records the actor may see, filtered, searched, sorted and paged."""
         ent = self.entity(entity)
@@ -143,7 +144,7 @@ class RecordService:
         return Page([self._out(r) for r in rows], total, query.page, query.per_page)
 
     def related(self, actor: Actor, entity: str, record_id: Any, other: str,
-                query: Query = Query()) -> Page:
+                query: Query = _ALL) -> Page:
         """Records of `other` that link to this record (and that the actor may see)."""
         record = self.get(actor, entity, record_id)
         self.entity(other)
@@ -359,9 +360,9 @@ class RecordService:
                 field.required_if is not None and bool(ex.evaluate(field.required_if, values)))
             if needed and empty:
                 errors.setdefault(field.name, []).append("required")
-        if ent.name == "ticket" and data.get("type") not in self.model.ticket_types:
-            if "type" not in errors:
-                errors.setdefault("type", []).append(
+        if ent.name == "ticket" and data.get("type") not in self.model.ticket_types \
+                and "type" not in errors:
+            errors.setdefault("type", []).append(
                     f"must be one of {', '.join(self.model.ticket_types) or '(none defined)'}")
 
     def _check_links(self, tx: Connection, fields: Mapping[str, Field], data: dict[str, Any],
@@ -556,5 +557,12 @@ def _priority(data: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-__all__ = ["COLUMNS", "BUILTIN_TYPES", "Change", "RecordService", "format_datetime",
-           "on_change", "or_"]
+__all__ = [
+    "BUILTIN_TYPES",
+    "COLUMNS",
+    "Change",
+    "RecordService",
+    "format_datetime",
+    "on_change",
+    "or_",
+]

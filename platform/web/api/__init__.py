@@ -1,0 +1,12 @@
+"""The REST API under /api/v1 (CONTRACT §4)."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def register_api(app: Flask) -> None:
+    from . import admin, meta, openapi, records, saved_filters, users  # noqa: F401
+
+    app.register_blueprint(api)
