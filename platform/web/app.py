@@ -15,6 +15,7 @@ from callboard.engine.settings import Settings
 from callboard.engine.tenancy import TenantStore
 
 from .errors import register_error_handlers
+from .events import Broker
 from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     engine = connect(settings.database_url)
     app.extensions["callboard"] = Platform(settings, engine, TenantStore(engine))
+    broker = Broker()
+    if settings.redis_url:
+        broker.use_redis(settings.redis_url)
+    app.extensions["callboard_events"] = broker
 
     db = SQLAlchemy()
     db.init_app(app)

@@ -7,6 +7,6 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def register_api(app: Flask) -> None:
-    from . import admin, meta, openapi, records, saved_filters, users  # noqa: F401
+    from . import admin, agents, meta, openapi, records, saved_filters, users  # noqa: F401
 
     app.register_blueprint(api)
