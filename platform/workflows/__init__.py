@@ -1,0 +1,1 @@
+"""State machines for entities with a workflow, SLA on business calendars, assignment."""
