@@ -1,13 +1,199 @@
-"""The `callboard` command line."""
+"""The `callboard` command line (CONTRACT §2).
+
+Every command turns the errors a user can cause (a bad bundle, a bad value, a missing
+folder, an unreachable or unmigrated database) into a one-line message and a non-zero
+exit, never a traceback. The web package is imported inside the commands that need it,
+so `callboard check` and `callboard db upgrade` never load Flask.
+"""
 from __future__ import annotations
 
+import re
+import secrets
 import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
 from callboard.engine.bundle import BundleSource, check_bundle
+from callboard.engine.model import ROLES
+from callboard.engine.problems import BundleError, Problem
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from callboard.engine.settings import Settings
+    from callboard.engine.tenancy import TenantStore
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DEMO_SLUG = "demo"
+DEMO_USERS = (  # e-mail, role, name, team, department, extension
+    ("admin@demo.callboard.test", "owner", "Quản trị viên", None, None, None),
+    ("supervisor@demo.callboard.test", "supervisor", "Trần Thị Giám Sát", "care", "support",
+     "100"),
+    ("agent@demo.callboard.test", "agent", "Nguyễn Văn Tổng Đài", "care", "support", "101"),
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CallboardGroup(click.Group):
+    """The root group: user-caused errors of any subcommand become one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BundleError as e:
+            _fail_bundle(e.problems, "")
+        except _NO_ARGS_HELP:
+            raise  # a bare group name: click shows its help, as it should
+        except click.UsageError as e:
+            # One line instead of click's usage block: the message and where to look.
+            where = e.ctx.command_path if e.ctx is not None else ctx.command_path
+            raise _UsageLine(f"{e.format_message()} (see `{where} --help`)") from None
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except Exception as e:  # classified below; a bug is re-raised
+            message = _user_error(e)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+_NO_ARGS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+class _UsageLine(click.ClickException):
+    exit_code = 2
+
+
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _user_error(e: Exception) -> str | None:
+    """The one-line message of an error the user caused, or None for a bug."""
+    from callboard.engine.errors import ServiceError
+
+    if isinstance(e, ServiceError):
+        return _one_line(e.message or type(e).__name__)
+    if isinstance(e, (FileNotFoundError, NotADirectoryError, IsADirectoryError,
+                      PermissionError)):
+        return _one_line(f"{e.filename}: {e.strerror}" if e.filename and e.strerror
+                         else str(e))
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(e, sa_exc.DBAPIError):
+        detail = _one_line(str(e.orig) if e.orig is not None else str(e))
+        if re.search(r"no such table|does not exist|UndefinedTable", detail):
+            return f"the database has no Callboard schema yet: run `callboard db upgrade` " \
+                   f"({detail})"
+        return f"database error: {detail}"
+    if isinstance(e, (sa_exc.ArgumentError, sa_exc.NoSuchModuleError)):
+        return f"CALLBOARD_DATABASE_URL: {_one_line(str(e))}"
+    if isinstance(e, sa_exc.SQLAlchemyError):
+        return f"database error: {_one_line(str(e))}"
+    if type(e).__module__.startswith("alembic"):
+        return f"migration failed: {_one_line(str(e))}"
+    return None
+
+
+def _fail_bundle(problems: Iterable[Problem], folder: str) -> NoReturn:
+    """Print every problem of a bundle as `check` does, then exit 1."""
+    problems = list(problems)
+    for p in problems:
+        click.echo(p.format(folder))
+    count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+    click.echo(f"{count} in {folder or 'the bundle'}", err=True)
+    sys.exit(1)
+
+
+# -- shared set-up ----------------------------------------------------------------------
+def _settings() -> Settings:
+    from callboard.engine.settings import Settings
+
+    return Settings.from_env()
+
+
+def _engine(settings: Settings) -> Engine:
+    """An engine for this command, disposed of when the command ends."""
+    from callboard.engine.db import connect
+
+    engine = connect(settings.database_url)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(engine.dispose)
+    return engine
+
+
+def _store(settings: Settings) -> TenantStore:
+    from callboard.engine.tenancy import TenantStore
+
+    return TenantStore(_engine(settings))
+
+
+def _read_bundle(folder: str) -> BundleSource:
+    """The bundle in `folder`; its problems printed (exit 1) when it does not check."""
+    source = BundleSource.from_dir(folder)
+    problems = check_bundle(source)
+    if problems:
+        _fail_bundle(problems, folder)
+    return source
+
+
+def _web() -> tuple[Any, Any]:
+    """create_app and create_user from the web package (a clear message if missing)."""
+    try:
+        from callboard.web.app import create_app
+        from callboard.web.users import create_user
+    except ImportError as e:
+        raise click.ClickException(
+            f"the web application is not available ({_one_line(str(e))})") from None
+    return create_app, create_user
+
+
+def _app(settings: Settings, create_app: Any) -> Any:
+    """The web app for this command; its database pools are closed when the command ends
+    (a serving app lives until the process does)."""
+    app = create_app(settings)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(lambda: _dispose_app(app))
+    return app
+
+
+def _dispose_app(app: Any) -> None:
+    ext = app.extensions.get("callboard")
+    if getattr(ext, "engine", None) is not None:
+        ext.engine.dispose()
+    if "sqlalchemy" in app.extensions:
+        with app.app_context():
+            app.extensions["sqlalchemy"].engine.dispose()
+
+
+def _check_user_input(email: str, password: str, role: str, prefix: str = "--") -> None:
+    """Cheap checks before anything is written (create_user checks the rest)."""
+    if role not in ROLES:
+        raise click.ClickException(f"--role: '{role}' is not one of {', '.join(ROLES)}")
+    if not EMAIL.match(email or ""):
+        raise click.ClickException(f"{prefix}email: '{email}' is not an e-mail address")
+    if not password:
+        raise click.ClickException(f"{prefix}password: must not be empty")
+
+
+def _discard_tenant(engine: Engine, tenant_id: int) -> None:
+    """Undo a tenant created a moment ago (no records yet) when its owner failed."""
+    from sqlalchemy import delete
+
+    from callboard.engine.tables import bundles, members, tenants
+
+    with engine.begin() as conn:
+        conn.execute(delete(members).where(members.c.tenant_id == tenant_id))
+        conn.execute(delete(bundles).where(bundles.c.tenant_id == tenant_id))
+        conn.execute(delete(tenants).where(tenants.c.id == tenant_id))
+
+
+# -- commands ---------------------------------------------------------------------------
+@click.group(cls=CallboardGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Callboard: a low-code CRM and contact centre driven by YAML bundles."""
 
@@ -33,3 +219,280 @@ def check(folder: str) -> None:
         click.echo(f"{count} in {folder} ({files} files)", err=True)
         sys.exit(1)
     click.echo(f"{folder}: OK ({files} files, no problems)")
+
+
+# -- db ---------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema at CALLBOARD_DATABASE_URL."""
+    settings = _settings()
+    engine = _engine(settings)
+    before, after = _upgrade(engine)
+    where = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"{where}: already at revision {after}")
+    else:
+        click.echo(f"{where}: upgraded {before or '(empty)'} -> {after}")
+
+
+def _upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    from callboard.engine import schema
+
+    before = schema.current(engine)
+    schema.upgrade(engine)
+    return before, schema.current(engine)
+
+
+# -- tenant -----------------------------------------------------------------------------
+@main.group()
+def tenant() -> None:
+    """Tenants and their config bundles."""
+
+
+@tenant.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Display name of the tenant.")
+@click.option("--template", default="config", show_default=True,
+              help="Bundle folder to start from (./config or templates/NAME).")
+@click.option("--admin-email", required=True, help="E-mail of the owner user.")
+@click.option("--admin-password", required=True, help="Password of the owner user.")
+def tenant_create(slug: str, name: str, template: str, admin_email: str,
+                  admin_password: str) -> None:
+    """Create tenant SLUG from a bundle folder, with an owner user."""
+    from callboard.engine.errors import NotFound, ServiceError
+    from callboard.engine.tenancy import SLUG
+
+    if not SLUG.match(slug):
+        raise click.ClickException(
+            f"slug: use 2-63 lower-case letters, digits and - (not '{slug}')")
+    _check_user_input(admin_email, admin_password, "owner", prefix="--admin-")
+    source = _read_bundle(template)
+    settings = _settings()
+    store = _store(settings)
+    try:
+        store.get(slug)
+    except NotFound:
+        pass
+    else:
+        raise click.ClickException(f"tenant '{slug}' already exists")
+    create_app, create_user = _web()
+    created = store.create(slug, name, source)
+    try:
+        app = _app(settings, create_app)
+        user_id = create_user(app, slug, admin_email, admin_password, "owner")
+    except ServiceError as e:
+        _discard_tenant(store.engine, created.id)
+        raise click.ClickException(
+            f"owner user: {_one_line(e.message)} (tenant '{slug}' not created)") from None
+    except BaseException:
+        _discard_tenant(store.engine, created.id)
+        raise
+    click.echo(f"created tenant {slug} ({created.name}) from {template}, "
+               f"bundle version {created.version}")
+    click.echo(f"owner: {admin_email} (user {user_id})")
+
+
+@tenant.command("export")
+@click.argument("slug")
+@click.argument("folder")
+def tenant_export(slug: str, folder: str) -> None:
+    """Write tenant SLUG's current bundle as YAML files into FOLDER."""
+    store = _store(_settings())
+    current = store.get(slug)
+    root = Path(folder)
+    if root.exists() and not root.is_dir():
+        raise click.ClickException(f"{folder}: not a folder")
+    written = store.export(current.id, root)
+    mine = {p.resolve() for p in written}
+    stale = [p for p in _bundle_files(root) if p.resolve() not in mine]
+    for path in stale:
+        click.echo(f"warning: {path} is not part of the bundle (left as it is; "
+                   f"`tenant apply` would read it)", err=True)
+    click.echo(f"wrote {len(written)} files of {slug} (bundle version {current.version}) "
+               f"to {folder}")
+
+
+def _bundle_files(root: Path) -> list[Path]:
+    from callboard.engine.bundle import FOLDERS
+
+    found = [root / "tenant.yaml"] if (root / "tenant.yaml").is_file() else []
+    for sub in FOLDERS:
+        if (root / sub).is_dir():
+            found += sorted(p for p in (root / sub).glob("*") if p.is_file())
+    return found
+
+
+@tenant.command("apply")
+@click.argument("slug")
+@click.argument("folder")
+def tenant_apply(slug: str, folder: str) -> None:
+    """Validate the bundle in FOLDER and make it tenant SLUG's current bundle.
+
+    On problems, prints them like `check` and exits 1; the tenant keeps its version.
+    """
+    store = _store(_settings())
+    current = store.get(slug)
+    source = _read_bundle(folder)
+    if dict(source.files) == store.files(current.id):
+        click.echo(f"{slug}: bundle version {current.version} unchanged (same files)")
+        return
+    try:
+        applied = store.apply(current.id, source, note=f"applied from {folder}")
+    except BundleError as e:
+        _fail_bundle(e.problems, folder)
+    click.echo(f"{slug}: bundle version {applied.version} (was {current.version})")
+
+
+@tenant.command("list")
+def tenant_list() -> None:
+    """List the tenants: slug, bundle version, members, name."""
+    store = _store(_settings())
+    slugs = store.slugs()
+    if not slugs:
+        click.echo("no tenants yet (create one with `callboard tenant create`)")
+        return
+    for slug in slugs:
+        t = store.get(slug)
+        click.echo(f"{t.slug}\tv{t.version}\t{len(store.members(t.id))} members\t{t.name}")
+
+
+# -- user -------------------------------------------------------------------------------
+@main.group()
+def user() -> None:
+    """Users of a tenant."""
+
+
+@user.command("create")
+@click.option("--tenant", "tenant_slug", required=True, help="Slug of the tenant.")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True, help=f"One of {', '.join(ROLES)}.")
+@click.option("--name", default="", help="Display name.")
+@click.option("--team", default=None, help="Team (supervisors see their team's records).")
+@click.option("--department", default=None, help="A department of the tenant's tenant.yaml.")
+@click.option("--extension", default=None, help="Phone extension, for calls and screen pop.")
+def user_create(tenant_slug: str, email: str, password: str, role: str, name: str,
+                team: str | None, department: str | None, extension: str | None) -> None:
+    """Create a user in a tenant."""
+    _check_user_input(email, password, role)
+    settings = _settings()
+    _store(settings).get(tenant_slug)  # a clear "no tenant" before loading the web app
+    create_app, create_user = _web()
+    app = _app(settings, create_app)
+    user_id = create_user(app, tenant_slug, email, password, role, name=name, team=team,
+                          department=department, extension=extension)
+    click.echo(f"created user {user_id}: {email.lower()} ({role}) in {tenant_slug}")
+
+
+# -- serve and worker -------------------------------------------------------------------
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(1, 1024))
+@click.option("--demo", is_flag=True,
+              help="Create the data dir, schema and a demo tenant with sample data first.")
+def serve(host: str, port: int, threads: int, demo: bool) -> None:
+    """Run the web application."""
+    settings = _settings()
+    create_app, create_user = _web()
+    try:
+        from callboard.web.serve import run
+    except ImportError as e:
+        raise click.ClickException(
+            f"the web server is not available ({_one_line(str(e))})") from None
+    logins: list[tuple[str, str, str]] = []
+    if demo:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = _engine(settings)
+        _upgrade(engine)
+        app = create_app(settings)
+        logins = _demo(settings, engine, app, create_user)
+        engine.dispose()  # the app has its own pools; this one is done
+    else:
+        app = create_app(settings)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    click.echo(f"Callboard on http://{shown}:{port}/ (data in {settings.data_dir})")
+    for email, role, password in logins:
+        click.echo(f"  {role:<10} {email}  password: {password}")
+    run(app, host, port, threads=threads)
+
+
+def _demo(settings: Settings, engine: Engine, app: Any, create_user: Any,
+          ) -> list[tuple[str, str, str]]:
+    """The demo tenant from ./config, its users and sample data (each only if missing)."""
+    from callboard.engine.access import system_actor
+    from callboard.engine.demo import seed_demo
+    from callboard.engine.errors import NotFound
+    from callboard.engine.tenancy import TenantStore
+
+    store = TenantStore(engine)
+    try:
+        demo = store.get(DEMO_SLUG)
+    except NotFound:
+        if not Path("config", "tenant.yaml").is_file():
+            raise click.ClickException(
+                "no ./config/tenant.yaml here: run `callboard serve --demo` in the folder "
+                "that holds the config bundle (the Callboard checkout)") from None
+        demo = store.create(DEMO_SLUG, None, _read_bundle("config"))
+        click.echo(f"created tenant {DEMO_SLUG} from ./config")
+    password = _demo_password(settings.data_dir)
+    owners: dict[str, int] = {}
+    for email, role, name, team, department, extension in DEMO_USERS:
+        existing = store.members(demo.id, email=email)
+        if existing:
+            user_id = existing[0]["user_id"]
+        else:
+            user_id = create_user(app, DEMO_SLUG, email, password, role, name=name,
+                                  team=team, department=department, extension=extension)
+        owners[role] = user_id
+    demo = store.get(DEMO_SLUG)
+    result = seed_demo(engine, demo, system_actor(demo.id),
+                       owners=[owners["agent"], owners["supervisor"]])
+    if not result["skipped"]:
+        made = ", ".join(f"{n} {entity}" for entity, n in result["created"].items())
+        click.echo(f"sample data: {made}")
+        for message in result["failed"]:
+            click.echo(f"  not created: {message}", err=True)
+    return [(email, role, password) for email, role, *_ in DEMO_USERS]
+
+
+def _demo_password(data_dir: Path) -> str:
+    """One random password for the demo users, kept in the data dir across restarts."""
+    path = data_dir / "demo_password"
+    if path.exists():
+        return path.read_text().strip()
+    password = secrets.token_urlsafe(9)
+    path.write_text(password)
+    path.chmod(0o600)
+    return password
+
+
+@main.command()
+@click.option("--queue", "queues", multiple=True, default=("default",), show_default=True,
+              help="RQ queue to work on (repeatable).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues: tuple[str, ...], burst: bool) -> None:
+    """Run an RQ worker for background jobs (needs CALLBOARD_REDIS_URL)."""
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException(
+            "CALLBOARD_REDIS_URL is not set: without Redis, jobs run inline in the web "
+            "process and no worker is needed")
+    try:
+        from redis import Redis
+        from rq import Worker
+    except ImportError as e:
+        raise click.ClickException(
+            f"the worker needs the rq package ({_one_line(str(e))}): pip install rq") from None
+    connection = Redis.from_url(settings.redis_url)
+    try:
+        connection.ping()
+    except Exception as e:  # any connection failure is a setting
+        raise click.ClickException(
+            f"cannot reach Redis at CALLBOARD_REDIS_URL: {_one_line(str(e))}") from None
+    Worker(list(queues), connection=connection).work(burst=burst)
