@@ -14,6 +14,7 @@ from callboard.engine.db import connect
 from callboard.engine.settings import Settings
 from callboard.engine.tenancy import TenantStore
 
+from .auth import check_login_payload
 from .errors import register_error_handlers
 from .events import Broker
 from .platform import Platform
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         FAB_CREATE_DB=False,
         FAB_UPDATE_PERMS=False,
         FAB_ADD_SECURITY_API=False,      # FAB's cross-tenant user/role REST APIs stay off
+        FAB_ADD_MENU_API=False,          # and its menu API (for FAB's React UI; unused)
         FAB_API_SWAGGER_UI=False,
         AUTH_ROLE_ADMIN="platform_admin",
         AUTH_ROLE_PUBLIC="public",
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     register_api(app)
     register_error_handlers(app)
+    app.before_request(check_login_payload)
 
     @app.get("/health")
     def health() -> Any:

@@ -5,12 +5,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g
+from flask import g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_login import current_user
 
 from callboard.engine.access import Actor
-from callboard.engine.errors import ServiceError
+from callboard.engine.errors import ServiceError, ValidationFailed
 
 from .platform import platform
 
@@ -50,6 +50,27 @@ def login_required(fn: F) -> F:
         return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_login_payload() -> None:
+    """Before FAB's login API: a malformed body is a 4xx naming the field (FAB itself
+    answers 500 to a body without `provider` and trusts the types of the others)."""
+    if request.method != "POST" or request.path != "/api/v1/security/login":
+        return
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed({"_": ['send {"username": E-MAIL, "password": P, '
+                                      '"provider": "db"} as JSON']})
+    errors: dict[str, list[str]] = {}
+    for key in ("username", "password"):
+        if not isinstance(body.get(key), str):
+            errors[key] = ["required: a string"]
+        elif "\x00" in body[key]:
+            errors[key] = ["may not contain NUL characters"]
+    if body.get("provider") != "db":
+        errors["provider"] = ['must be "db"']
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def require_role(*roles: str) -> None:

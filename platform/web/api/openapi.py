@@ -83,7 +83,8 @@ def document() -> dict[str, Any]:
             "/security/login": {"post": {
                 "summary": "Log in; returns access_token", "security": [],
                 "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"type": "object", "required": ["username", "password"],
+                    "schema": {"type": "object",
+                               "required": ["username", "password", "provider"],
                                "properties": {"username": {"type": "string"},
                                               "password": {"type": "string"},
                                               "provider": {"type": "string",
@@ -132,17 +133,41 @@ def document() -> dict[str, Any]:
             },
             "/admin/config": {"get": _op("The tenant's bundle files", _json({"type": "object"}),
                                          codes=(401, 403))},
-            "/admin/config/{kind}/{name}": {"put": {
-                "summary": "Replace one bundle file (YAML body)",
-                "parameters": [_path("kind", {"type": "string",
-                                              "enum": ["tenant", "entity", "ticket_type",
-                                                       "ivr"]}), _path("name")],
-                "requestBody": {"required": True, "content": {"application/yaml": {
-                    "schema": {"type": "string"}}}},
-                "responses": {"200": _json({"type": "object"}), "401": ERR, "403": ERR,
-                              "404": ERR, "422": ERR}}},
+            "/admin/config/{kind}/{name}": {
+                "put": _put_config("Replace one bundle file (YAML body)", [KIND, _path("name")]),
+                "delete": {"summary": "Remove one bundle file (checked like a change)",
+                           "parameters": [KIND, _path("name")],
+                           "responses": {"200": _json({"type": "object"}), "401": ERR,
+                                         "403": ERR, "404": ERR, "422": ERR}},
+            },
+            "/admin/config/{kind}": {"put": _put_config(
+                "Replace tenant.yaml (kind: tenant; YAML body)", [KIND])},
+            "/security/refresh": {"post": {
+                "summary": "A new access token for a refresh token",
+                "security": [{"bearer": []}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "access_token": {"type": "string"}}}), "401": ERR, "422": ERR}}},
+            "/agents/me/events": {"get": {
+                "summary": "Server-Sent Events for the signed-in agent (screen_pop, "
+                           "call_ended, ticket_assigned)",
+                "parameters": [_query("limit", {"type": "number", "minimum": 0})],
+                "responses": {"200": {"description": "an event stream", "content": {
+                    "text/event-stream": {"schema": {"type": "string"}}}}, "401": ERR}}},
+            "/openapi.json": {"get": {"summary": "This document", "security": [],
+                                      "responses": {"200": _json({"type": "object"})}}},
         },
     }
+
+
+KIND = _path("kind", {"type": "string", "enum": ["tenant", "entity", "ticket_type", "ivr"]})
+
+
+def _put_config(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"summary": summary, "parameters": params,
+            "requestBody": {"required": True, "content": {"application/yaml": {
+                "schema": {"type": "string"}}}},
+            "responses": {"200": _json({"type": "object"}), "401": ERR, "403": ERR,
+                          "404": ERR, "422": ERR}}
 
 
 @api.get("/openapi.json")

@@ -5,11 +5,21 @@ from typing import Any
 
 from flask import g, jsonify
 
-from callboard.engine.errors import ValidationFailed
+from callboard.engine.errors import NotFound, ValidationFailed
 
 from ..auth import login_required
 from . import api
 from .common import json_body, list_query
+
+MAX_ID = 2**63 - 1  # ids are 64-bit integers in every database
+
+
+@api.url_value_preprocessor
+def _ids_in_range(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """An id no database column can hold names no record: 404, not an overflow (500)."""
+    record_id = (values or {}).get("record_id")
+    if isinstance(record_id, int) and record_id > MAX_ID:
+        raise NotFound(f"no record {record_id}")
 
 
 @api.get("/records/<entity>")

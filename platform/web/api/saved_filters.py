@@ -8,7 +8,7 @@ from flask import g, jsonify, request
 from sqlalchemy import insert, or_, select
 
 from callboard.engine.errors import ValidationFailed
-from callboard.engine.queries import filterable_fields, parse_query
+from callboard.engine.queries import ConditionBuilder, filterable_fields, parse_query
 from callboard.engine.tables import saved_filters
 
 from ..auth import login_required
@@ -22,14 +22,19 @@ def save_filter() -> Any:
     body = json_body()
     errors: dict[str, list[str]] = {}
     entity, name, filters = body.get("entity"), body.get("name"), body.get("filters", {})
+    if not isinstance(entity, str) or not entity.strip():
+        errors["entity"] = ["required"]
     if not isinstance(name, str) or not name.strip():
         errors["name"] = ["required"]
     if not isinstance(filters, dict):
         errors["filters"] = ["must be an object of field__op: value"]
     if errors:
         raise ValidationFailed(errors)
-    ent = g.records.entity(str(entity))
-    parse_query(filters, filterable_fields(g.records.model, ent))  # 422 when a filter is bad
+    ent = g.records.entity(entity)
+    fields = filterable_fields(g.records.model, ent)
+    query = parse_query(filters, fields)  # 422 when a field or an operator is bad
+    # ... or a value: the filter must run as it was saved
+    ConditionBuilder(g.records.dialect, fields, g.records.context(g.actor)).conditions(query)
     row = dict(tenant_id=g.tenant.id, user_id=g.actor.user_id, entity=ent.name,
                name=name.strip()[:200], filters=filters, shared=bool(body.get("shared")),
                team=g.actor.team, created_at=datetime.now(UTC))
