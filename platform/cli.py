@@ -451,8 +451,11 @@ def _demo(settings: Settings, engine: Engine, app: Any, create_user: Any,
                                   team=team, department=department, extension=extension)
         owners[role] = user_id
     demo = store.get(DEMO_SLUG)
+    from callboard.workflows.hooks import records_service
+
     result = seed_demo(engine, demo, system_actor(demo.id),
-                       owners=[owners["agent"], owners["supervisor"]])
+                       owners=[owners["agent"], owners["supervisor"]],
+                       service=records_service(engine, demo))
     if not result["skipped"]:
         made = ", ".join(f"{n} {entity}" for entity, n in result["created"].items())
         click.echo(f"sample data: {made}")

@@ -141,22 +141,21 @@ TICKET_NOTES = [
 
 def seed_demo(engine: Engine, tenant: Tenant, actor: Actor, *,
               owners: Sequence[int] = (), today: date | None = None,
-              customers: int = 30) -> dict[str, Any]:
+              customers: int = 30, service: RecordService | None = None) -> dict[str, Any]:
     """Create the demo's sample records in `tenant`, in one transaction.
 
     `owners` (user ids of the tenant's members, agents first) own some customers and
     are assigned some tickets, in turn; the rest stay in the shared pool. Returns
     `{"skipped": bool, "created": {entity: count}, "failed": [message, ...]}`; `skipped`
-    is true (and nothing is written) when the tenant already has customers.
+    is true (and nothing is written) when the tenant already has customers. Pass the
+    platform's `service` (with its ticket hooks) to get SLA due dates on the tickets.
     """
-    service = RecordService(engine, tenant)
+    service = service or RecordService(engine, tenant)
     if service.list(actor, "customer", Query(per_page=1)).total > 0:
         return {"skipped": True, "created": {}, "failed": []}
     seeder = _Seeder(service, actor, list(owners), today or date(2026, 1, 15))
-    with engine.connect() as conn:
-        with conn.begin():
-            seeder.run(conn, customers)
-        service.publish_pending(conn)
+    with service.transaction() as conn:
+        seeder.run(conn, customers)
     return {"skipped": False, "created": dict(seeder.created), "failed": seeder.failed}
 
 

@@ -8,11 +8,12 @@ has been committed.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,7 @@ from .access import Actor, can_delete, scope
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .fields import BUILTIN_TYPES
 from .model import Entity, Field, TenantModel
+from .phones import normalize_phone
 from .queries import COLUMNS, ConditionBuilder, Page, Query, filterable_fields, iso
 from .tables import activity, members, record_keys, record_links, records
 from .tenancy import Tenant
@@ -43,6 +45,21 @@ class Change:
     before: dict[str, Any] | None
 
 
+class RecordHook(Protocol):
+    """Platform behaviour that runs inside a write's transaction (SLA, call links…).
+
+    `before_save` may change `data` (the validated fields about to be stored) or raise
+    ValidationFailed; `after_save` sees the stored record and may write others on `tx`.
+    `before` is the previous data ({} on create) / the previous record (None on create).
+    """
+
+    def before_save(self, svc: RecordService, tx: Connection, actor: Actor, entity: Entity,
+                    data: dict[str, Any], before: Mapping[str, Any]) -> None: ...
+
+    def after_save(self, svc: RecordService, tx: Connection, actor: Actor, entity: Entity,
+                   record: dict[str, Any], before: Mapping[str, Any] | None) -> None: ...
+
+
 _ALL = Query()
 _listeners: list[Callable[[Change], None]] = []
 
@@ -60,11 +77,14 @@ def _now() -> datetime:
 class RecordService:
     """Records of one tenant, on behalf of actors of that tenant."""
 
-    def __init__(self, engine: Engine, tenant: Tenant):
+    def __init__(self, engine: Engine, tenant: Tenant, *, hooks: Sequence[RecordHook] = (),
+                 listeners: Sequence[Callable[[Change], None]] = ()):
         self.engine = engine
         self.tenant = tenant
         self.model: TenantModel = tenant.model
         self.dialect = engine.dialect.name
+        self.hooks = tuple(hooks)
+        self.listeners = tuple(listeners)
 
     # -- metadata helpers --------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -72,6 +92,12 @@ class RecordService:
         if entity is None:
             raise NotFound(f"no entity '{name}'")
         return entity
+
+    def _entity_for(self, actor: Actor, name: str) -> Entity:
+        """The entity, for an actor of this tenant: another tenant's user finds nothing."""
+        if actor.tenant_id != self.tenant.id:
+            raise NotFound(f"no {name} here")
+        return self.entity(name)
 
     def fields_for(self, entity: Entity, data: Mapping[str, Any]) -> dict[str, Field]:
         """The fields a record has: a ticket's depend on its type."""
@@ -109,7 +135,7 @@ class RecordService:
     # -- reads -------------------------------------------------------------------------
     def get(self, actor: Actor, entity: str, record_id: Any) -> dict[str, Any]:
         """One record the actor may see; NotFound otherwise (also for other tenants)."""
-        self.entity(entity)
+        self._entity_for(actor, entity)
         with self.engine.connect() as conn:
             return self._out(self._row(conn, actor, entity, record_id))
 
@@ -117,6 +143,8 @@ class RecordService:
              *, lock: bool = False) -> Any:
         try:
             rid = int(record_id)
+            if not 0 < rid < 2**63:  # the databases' id range: no such record
+                raise ValueError
         except (TypeError, ValueError):
             raise NotFound(f"no {entity} {record_id}") from None
         q = select(records).where(scope(actor, entity), records.c.id == rid)
@@ -130,7 +158,7 @@ class RecordService:
     def list(self, actor: Actor, entity: str, query: Query = _ALL,
              extra: Iterable[Any] = ()) -> Page:
         """Records the actor may see, filtered, searched, sorted and paged."""
-        ent = self.entity(entity)
+        ent = self._entity_for(actor, entity)
         builder = ConditionBuilder(self.dialect, filterable_fields(self.model, ent),
                                    self.context(actor))
         where = and_(scope(actor, entity), *builder.conditions(query), *extra)
@@ -166,9 +194,16 @@ class RecordService:
     def find_by_key(self, actor: Actor, value: str, entities: Iterable[str] | None = None,
                     ) -> list[dict[str, Any]]:
         """Records whose phone, e-mail or lookup field holds `value` (normalised)."""
+        if actor.tenant_id != self.tenant.id:
+            return []
+        text = str(value).strip()
+        wanted = {text, text.lower()}  # keys as stored: e-mails and text lower-cased
+        number = normalize_phone(text, self.model.settings.phone_region, strict=False)
+        if number:
+            wanted.add(number)
         q = select(records).join(record_keys, record_keys.c.record_id == records.c.id).where(
             scope(actor, None), record_keys.c.tenant_id == self.tenant.id,
-            record_keys.c.value == value)
+            record_keys.c.value.in_(sorted(wanted)))
         if entities is not None:
             q = q.where(records.c.entity.in_(list(entities)))
         with self.engine.connect() as conn:
@@ -184,12 +219,14 @@ class RecordService:
     def create(self, actor: Actor, entity: str, values: Mapping[str, Any], *,
                conn: Connection | None = None) -> dict[str, Any]:
         """A new record; ValidationFailed with every field's problems."""
-        ent = self.entity(entity)
+        ent = self._entity_for(actor, entity)
         if not isinstance(values, Mapping):
             raise ValidationFailed({"_": ["expected a JSON object of fields"]})
         changes = []
         with self._tx(conn) as tx:
             data, owner = self._validate(tx, actor, ent, {}, values, creating=True)
+            for hook in self.hooks:
+                hook.before_save(self, tx, actor, ent, data, {})
             now = _now()
             row = {"tenant_id": self.tenant.id, "entity": entity, "owner_id": owner,
                    "data": data, "title": self._title(ent, data), "version": 1,
@@ -201,6 +238,8 @@ class RecordService:
             self._log(tx, rid, entity, "create", actor, {k: [None, v] for k, v in data.items()})
             record = self._out_dict(rid, row)
             changes.append(Change(self.tenant.id, entity, rid, "create", record, None))
+            for hook in self.hooks:
+                hook.after_save(self, tx, actor, ent, record, None)
             if entity == "customer" and self.model.settings.auto_opportunity:
                 opp = self._auto_opportunity(tx, actor, record)
                 if opp:
@@ -212,17 +251,19 @@ class RecordService:
                version: int | None = None, action: str = "update", comment: str | None = None,
                allow: Iterable[str] = (), conn: Connection | None = None) -> dict[str, Any]:
         """Change some fields; `version` (when given) must match or Conflict (409)."""
-        ent = self.entity(entity)
+        ent = self._entity_for(actor, entity)
         if not isinstance(values, Mapping):
             raise ValidationFailed({"_": ["expected a JSON object of fields"]})
         with self._tx(conn) as tx:
             row = self._row(tx, actor, entity, record_id, lock=True)
-            if version is not None and int(version) != row.version:
+            if version is not None and _version(version) != row.version:
                 raise Conflict(f"the record changed (version {row.version}, you sent "
                                f"{version}); reload it and try again")
             before = dict(row.data)
             data, owner = self._validate(tx, actor, ent, before, values, creating=False,
                                          current_owner=row.owner_id, allow=set(allow))
+            for hook in self.hooks:
+                hook.before_save(self, tx, actor, ent, data, before)
             diff = {k: [before.get(k), data.get(k)] for k in set(before) | set(data)
                     if before.get(k) != data.get(k)}
             if owner != row.owner_id:
@@ -241,13 +282,15 @@ class RecordService:
             self._index(tx, row.id, ent, data, before)
             self._log(tx, row.id, entity, action, actor, diff, comment)
             record = self._out_dict(row.id, {**row._mapping, **newv})
+            for hook in self.hooks:
+                hook.after_save(self, tx, actor, ent, record, self._out(row))
         self._publish([Change(self.tenant.id, entity, row.id, action, record,
                               self._out(row))], conn)
         return record
 
     def delete(self, actor: Actor, entity: str, record_id: Any) -> None:
         """Soft delete: the record leaves every list; its keys are freed."""
-        self.entity(entity)
+        self._entity_for(actor, entity)
         with self.engine.begin() as tx:
             row = self._row(tx, actor, entity, record_id, lock=True)
             if not can_delete(actor, row.owner_id):
@@ -261,7 +304,7 @@ class RecordService:
 
     def claim(self, actor: Actor, entity: str, record_id: Any) -> dict[str, Any]:
         """Take an unowned record as its owner (409 when someone owns it already)."""
-        self.entity(entity)
+        self._entity_for(actor, entity)
         if actor.user_id is None:
             raise Forbidden("only a user can claim a record")
         with self.engine.begin() as tx:
@@ -290,7 +333,8 @@ class RecordService:
         ctx = self.context(actor)
         errors: dict[str, list[str]] = {}
         data = dict(before)
-        incoming = {k: v for k, v in values.items() if k not in RESERVED}
+        incoming = {k: v for k, v in values.items()  # `title` may be a field (task, kb…)
+                    if k not in RESERVED or k in ent.field_map}
         if "type" in incoming and ent.name == "ticket":
             data["type"] = incoming["type"]
         fields = self.fields_for(ent, {**data, **incoming})
@@ -317,6 +361,11 @@ class RecordService:
             for key in list(data):  # a new type: fields of the old one no longer apply
                 if key not in fields:
                     data.pop(key)
+            tt = self.model.ticket_types.get(data["type"])
+            if tt is not None:  # ... its own fields start from their defaults
+                self._field_defaults(tt.field_map, data, actor, ctx, errors)
+                if data.get("status") not in tt.workflow.states:
+                    data["status"] = tt.workflow.initial  # a state its workflow can leave
         if creating:
             self._defaults(ent, fields, data, actor, ctx, errors)
         self._rules(ent, fields, data, errors)
@@ -337,6 +386,10 @@ class RecordService:
             tt = self.model.ticket_types.get(data["type"])
             if tt and tt.department and not data.get("department"):
                 data["department"] = tt.department
+        self._field_defaults(fields, data, actor, ctx, errors)
+
+    def _field_defaults(self, fields: Mapping[str, Field], data: dict[str, Any], actor: Actor,
+                        ctx: Context, errors: dict[str, list[str]]) -> None:
         for field in fields.values():
             if data.get(field.name) in (None, [], "") and field.default is not None:
                 default = field.default
@@ -505,7 +558,7 @@ class RecordService:
             pending.extend(changes)
             return
         for change in changes:
-            for listener in list(_listeners):
+            for listener in [*self.listeners, *_listeners]:
                 try:
                     listener(change)
                 except Exception:  # a listener must never undo a committed write
@@ -513,9 +566,14 @@ class RecordService:
 
                     logging.getLogger(__name__).exception("change listener failed")
 
-    def publish_pending(self, conn: Connection) -> None:
-        """After committing a connection passed to writes: tell listeners what changed."""
-        self._publish(conn.info.pop("callboard_changes", []), None)
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction for several writes (pass it as `conn=`); listeners hear of
+        the changes once it has committed."""
+        with self.engine.begin() as tx:
+            yield tx
+            pending = tx.info.pop("callboard_changes", [])
+        self._publish(pending, None)
 
     # -- output ------------------------------------------------------------------------
     def _out(self, row: Any) -> dict[str, Any]:
@@ -545,6 +603,15 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
+
+
+def _version(value: Any) -> int:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValidationFailed({"version": ["must be a whole number"]}) from None
 
 
 def _status(data: Mapping[str, Any]) -> str | None:

@@ -73,6 +73,9 @@ members = Table(
     Column("department", String(64)),
     Column("extension", String(32)),
     Column("active", Boolean, nullable=False, server_default=text("true")),
+    # agent status: ready, paused, offline, busy, wrapup (and since when)
+    Column("status", String(16), nullable=False, server_default="offline"),
+    Column("status_at", Stamp),
     Column("created_at", Stamp, nullable=False),
     Index("ix_members_tenant_team", "tenant_id", "team"),
     Index("ix_members_tenant_extension", "tenant_id", "extension"),
@@ -174,4 +177,13 @@ jobs = Table(
     Column("started_at", Stamp),
     Column("finished_at", Stamp),
     Index("ix_jobs_tenant", "tenant_id", "id"),
+)
+
+# Round-robin assignment: who in a department got the last ticket.
+assignment_cursors = Table(
+    "assignment_cursors", metadata,
+    Column("tenant_id", Integer, primary_key=True, autoincrement=False),
+    Column("department", String(64), primary_key=True),
+    Column("last_user_id", Integer),
+    Column("updated_at", Stamp, nullable=False),
 )

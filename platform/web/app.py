@@ -16,7 +16,7 @@ from callboard.engine.tenancy import TenantStore
 
 from .auth import check_login_payload
 from .errors import register_error_handlers
-from .events import Broker
+from .events import Broker, assignment_notifier
 from .platform import Platform
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,11 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.json.sort_keys = False
 
     engine = connect(settings.database_url)
-    app.extensions["callboard"] = Platform(settings, engine, TenantStore(engine))
     broker = Broker()
     if settings.redis_url:
         broker.use_redis(settings.redis_url)
+    app.extensions["callboard"] = Platform(settings, engine, TenantStore(engine),
+                                           listeners=(assignment_notifier(broker),))
     app.extensions["callboard_events"] = broker
 
     db = SQLAlchemy()

@@ -84,3 +84,21 @@ class Broker:
     def listeners(self, user_id: int) -> int:
         with self._lock:
             return len(self._streams.get(user_id, ()))
+
+
+def assignment_notifier(broker: Broker) -> Any:
+    """A record listener: a ticket's new assignee hears `ticket_assigned`."""
+
+    def notify(change: Any) -> None:
+        if change.entity != "ticket" or change.record is None:
+            return
+        assignee = change.record.get("assignee")
+        previous = (change.before or {}).get("assignee")
+        if assignee and assignee != previous:
+            r = change.record
+            broker.publish(assignee, "ticket_assigned", {
+                "id": r["id"], "subject": r.get("subject"), "type": r.get("type"),
+                "status": r.get("status"), "department": r.get("department"),
+                "due_at": r.get("due_at"), "by": r.get("updated_by")})
+
+    return notify

@@ -48,6 +48,43 @@ def add_business_time(start: datetime, seconds: float, schedule: Schedule | None
     return (here + left).astimezone(UTC)
 
 
+DAY = 86400
+
+
+def add_sla(start: datetime, seconds: float, schedule: Schedule | None,
+            timezone: str) -> datetime:
+    """An SLA deadline: whole days (`3d`) count working days, to the same time of day;
+    anything else (`4h`, `90m`) counts working time."""
+    if seconds >= DAY and seconds % DAY == 0 and schedule is not None \
+            and any(schedule.hours.values()):
+        return add_working_days(start, int(seconds // DAY), schedule, timezone)
+    return add_business_time(start, seconds, schedule, timezone)
+
+
+def add_working_days(start: datetime, days: int, schedule: Schedule,
+                     timezone: str) -> datetime:
+    """The same time of day `days` working days later (from the next opening when
+    `start` is outside opening hours), kept within that day's opening hours."""
+    tz = ZoneInfo(timezone)
+    here = add_business_time(start, 0, schedule, timezone).astimezone(tz)
+    if not is_open(here, schedule, timezone):  # closed now: count from the next opening
+        here = add_business_time(here, 1, schedule, timezone).astimezone(tz) - timedelta(
+            seconds=1)
+    day, clock = here.date(), here.time()
+    for _ in range(days):
+        day += timedelta(days=1)
+        for _ in range(MAX_DAYS):
+            if _open_ranges(schedule, day):
+                break
+            day += timedelta(days=1)
+    ranges = _open_ranges(schedule, day)
+    if not ranges:
+        return here.astimezone(UTC)
+    moment = datetime.combine(day, clock, tz)
+    first, last = _moment(day, ranges[0][0], tz), _moment(day, ranges[-1][1], tz)
+    return min(max(moment, first), last).astimezone(UTC)
+
+
 def business_seconds_between(start: datetime, end: datetime, schedule: Schedule | None,
                              timezone: str) -> float:
     """Working seconds between two moments (0 when `end` is not after `start`)."""

@@ -7,7 +7,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from callboard.engine.model import Schedule
-from callboard.workflows.calendar import add_business_time, business_seconds_between, is_open
+from callboard.workflows.calendar import (
+    add_business_time,
+    add_sla,
+    business_seconds_between,
+    is_open,
+)
 
 TZ = "Asia/Ho_Chi_Minh"
 VN = ZoneInfo(TZ)
@@ -54,3 +59,15 @@ def test_is_open() -> None:
     assert not is_open(vn(2026, 11, 23, 12, 30), BUSINESS, TZ)   # lunch
     assert not is_open(vn(2026, 11, 29, 9, 0), BUSINESS, TZ)     # Sunday
     assert not is_open(vn(2026, 9, 2, 9, 0), BUSINESS, TZ)       # holiday
+
+
+@pytest.mark.parametrize(("start", "days", "due"), [
+    (vn(2026, 11, 23, 9, 30), 3, vn(2026, 11, 26, 9, 30)),       # Mon -> Thu, same time
+    (vn(2026, 11, 26, 15, 0), 3, vn(2026, 11, 30, 15, 0)),       # Thu -> Fri, Sat, Mon
+    (vn(2026, 11, 27, 15, 0), 1, vn(2026, 11, 28, 12, 0)),       # Fri -> Sat, clamped to close
+    (vn(2026, 11, 29, 10, 0), 1, vn(2026, 12, 1, 8, 0)),         # Sunday: from Monday's opening
+    (vn(2026, 9, 1, 10, 0), 1, vn(2026, 9, 3, 10, 0)),           # skips the holiday
+])
+def test_whole_days_count_working_days(start: datetime, days: int, due: datetime) -> None:
+    assert add_sla(start, days * 86400, BUSINESS, TZ) == due.astimezone(UTC)
+    assert add_sla(start, 4 * H, BUSINESS, TZ) == add_business_time(start, 4 * H, BUSINESS, TZ)

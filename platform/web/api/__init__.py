@@ -7,6 +7,15 @@ api = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 def register_api(app: Flask) -> None:
-    from . import admin, agents, meta, openapi, records, saved_filters, users  # noqa: F401
+    from . import (  # noqa: F401
+        admin,
+        agents,
+        meta,
+        openapi,
+        records,
+        saved_filters,
+        users,
+        workflow,
+    )
 
     app.register_blueprint(api)
