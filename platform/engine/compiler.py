@@ -257,10 +257,10 @@ class _Compiler:
             workflow=workflow)
 
     def _title(self, loc: Loc, template: str | None, fields: Mapping[str, Field]) -> str:
+        real = [f for f in fields.values() if f is not None]  # ghosts have no definition
         if not template:
-            first = next((f for f in fields.values() if f.type == "text"),
-                         next(iter(fields.values())))
-            return "{" + first.name + "}"
+            first = next((f for f in real if f.type == "text"), real[0] if real else None)
+            return "{" + first.name + "}" if first else "{id}"
         try:
             names = [n for _, n, _, _ in string.Formatter().parse(template) if n is not None]
         except ValueError as e:
@@ -382,9 +382,9 @@ class _Compiler:
                           s.get("schedule", "business"))
                 if settings is not None and sla.schedule not in settings.schedules and \
                         not self.tenant_ghosts["schedules"]:
-                    loc.at("sla", "schedule" if "schedule" in s else "sla").missing(
-                        "schedule", sla.schedule, settings.schedules, where="tenant.yaml",
-                        key="schedule" not in s)
+                    at = loc.at("sla", "schedule") if "schedule" in s else loc.at("sla")
+                    at.missing("schedule", sla.schedule, settings.schedules,
+                               where="tenant.yaml", key="schedule" not in s)
             dep = data.get("department")
             if dep and settings is not None and dep not in settings.departments and \
                     not self.tenant_ghosts["departments"]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from . import expressions as ex
@@ -197,7 +197,8 @@ def _when(ftype: str, value: Any) -> date | datetime | None:
     try:
         if ftype == "date":
             return date.fromisoformat(value)
-        return datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # comparable
     except ValueError:
         return None
 

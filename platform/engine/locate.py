@@ -21,12 +21,12 @@ class Loc:
     def at(self, *parts: str | int) -> Loc:
         return Loc(self.doc, (*self.path, *parts), self.sink)
 
-    def err(self, message: str, *, key: bool = False, offset: int = 0) -> None:
+    def err(self, message: str, *, key: bool = False, offset: int | None = None) -> None:
         self.sink.append(self.doc.problem(self.path, message, key=key, offset=offset))
 
     def expr_errors(self, errors: Iterable[ExpressionError]) -> None:
         for e in errors:
-            self.err(e.message, offset=e.offset + 1)
+            self.err(e.message, offset=e.offset)
 
     def missing(self, what: str, name: str, choices: Iterable[str], *, key: bool = False,
                 where: str = "") -> None:

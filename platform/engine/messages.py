@@ -59,11 +59,11 @@ def suggest(word: Any, choices: Iterable[Any]) -> str:
 
 def problems_from(doc: Document, errors: Iterable[ValidationError]) -> list[Problem]:
     """Turn validation errors into located problems, one per real mistake."""
-    out: list[Problem] = []
+    out: dict[Problem, None] = {}  # jsonschema repeats `required` once per missing key
     for error in errors:
         for leaf in _leaves(error):
-            out.extend(_word(doc, leaf))
-    return out
+            out.update(dict.fromkeys(_word(doc, leaf)))
+    return list(out)
 
 
 def _leaves(error: ValidationError) -> list[ValidationError]:

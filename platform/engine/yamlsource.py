@@ -41,12 +41,13 @@ class Document:
         return self.values.get((), (1, 1))
 
     def problem(self, path: Path, message: str, *, key: bool = False,
-                offset: int = 0) -> Problem:
-        """A problem at `path` in this document; `offset` moves right within a scalar."""
+                offset: int | None = None) -> Problem:
+        """A problem at `path` in this document; `offset` (0-based) points at a character
+        inside the scalar's text, past its opening quote if it has one."""
         line, col = self.where(path, key=key)
-        if offset:
-            offset += self._quote(line, col)
-        return Problem(self.file, line, col + offset, format_path(path), message)
+        if offset is not None:
+            col += offset + self._quote(line, col)
+        return Problem(self.file, line, col, format_path(path), message)
 
     def _quote(self, line: int, col: int) -> int:
         """1 when the scalar at (line, col) opens with a quote, so offsets land inside it."""
@@ -78,8 +79,15 @@ def parse(file: str, text: str) -> tuple[Document | None, list[Problem]]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or exc.context or "not valid YAML"
         return None, [Problem(file, line, col, "(root)", f"YAML syntax: {what}")]
-    except yaml.YAMLError as exc:  # reader errors: bad bytes, control characters
-        return None, [Problem(file, 1, 1, "(root)", f"YAML syntax: {exc}")]
+    except yaml.reader.ReaderError as exc:  # control characters and the like
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        return None, [Problem(file, line, col, "(root)",
+                              f"YAML syntax: character #x{char:04x} is not allowed in YAML")]
+    except yaml.YAMLError as exc:
+        what = " ".join(str(exc).split())
+        return None, [Problem(file, 1, 1, "(root)", f"YAML syntax: {what}")]
     doc = Document(file, None, text)
     problems: list[Problem] = []
     if node is None:
@@ -112,12 +120,22 @@ def _convert(node: yaml.Node, path: Path, doc: Document, conv: _Converter,
         raise _TooBig
     doc.values[path] = _pos(node)
     if isinstance(node, yaml.MappingNode):
-        conv.flatten_mapping(node)
+        try:
+            conv.flatten_mapping(node)
+        except yaml.constructor.ConstructorError as exc:
+            mark = exc.problem_mark or node.start_mark
+            problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
+                                    "a merge key '<<' needs a map or a list of maps"))
+            node.value = [(k, v) for k, v in node.value if k.tag != "tag:yaml.org,2002:merge"]
         out: dict[Any, Any] = {}
         first: dict[Any, tuple[int, int]] = {}
         for key_node, value_node in node.value:
-            key = _key(key_node, conv)
             where = _pos(key_node)
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(Problem(doc.file, where[0], where[1], format_path(path),
+                                        "a key must be plain text, not a list or a map"))
+                continue
+            key = _key(key_node, conv)
             if key in first:
                 problems.append(Problem(
                     doc.file, where[0], where[1], format_path((*path, key)),
@@ -139,10 +157,8 @@ def _convert(node: yaml.Node, path: Path, doc: Document, conv: _Converter,
         return node.value
 
 
-def _key(node: yaml.Node, conv: _Converter) -> Any:
+def _key(node: yaml.ScalarNode, conv: _Converter) -> str:
     """Mapping keys are text to us: `1:` in a menu means the digit, `on:` the word."""
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == "tag:yaml.org,2002:null" and node.value in ("", "~"):
-            return "null" if node.value else ""
-        return node.value
-    return yaml.safe_dump(conv.construct_object(node, deep=True), default_flow_style=True).strip()
+    if node.tag == "tag:yaml.org,2002:null" and node.value in ("", "~"):
+        return "null" if node.value else ""
+    return str(node.value)
