@@ -39,7 +39,7 @@ def _pg_admin() -> Engine | None:
         with eng.connect() as conn:
             conn.execute(text("SELECT 1"))
         return eng
-    except Exception:  # noqa: BLE001 - any failure means "not available here"
+    except Exception:
         return None
 
 

@@ -50,7 +50,7 @@ def system_actor(tenant_id: int) -> Actor:
     return Actor(tenant_id, None, "system")
 
 
-def _team_ids(actor: Actor):  # noqa: ANN202 - a SQL subquery
+def _team_ids(actor: Actor):
     if not actor.team:
         return select(members.c.user_id).where(members.c.user_id == (actor.user_id or -1))
     return select(members.c.user_id).where(members.c.tenant_id == actor.tenant_id,

@@ -52,7 +52,10 @@ def json_field(dialect: str, field: Field | str, ftype: str = "text",
     name, ftype = (field.name, field.type) if isinstance(field, Field) else (field, ftype)
     if dialect == "postgresql":
         if ftype in NUMERIC_TYPES:
-            return literal_column(f"(({column} ->> '{name}')::numeric)")
+            # Cast only JSON numbers: the index is shared by every tenant's `entity`, and
+            # another tenant may keep text in a field of the same name.
+            return literal_column(f"(CASE WHEN jsonb_typeof({column} -> '{name}') = 'number' "
+                                  f"THEN ({column} ->> '{name}')::numeric END)")
         return literal_column(f"({column} ->> '{name}')")
     return literal_column(f"json_extract({column}, '$.{name}')")
 
@@ -73,7 +76,8 @@ def ensure_field_index(engine: Engine, entity: str, field: Field) -> bool:
     expr = json_field(dialect, field)
     with engine.begin() as conn:
         if dialect == "postgresql":
-            exists = conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n"),
+            exists = conn.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :n "
+                                       "AND schemaname = current_schema()"),
                                   {"n": name}).first()
         else:
             exists = conn.execute(text(

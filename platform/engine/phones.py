@@ -1,6 +1,7 @@
 """Phone numbers normalised to E.164 with the tenant's region (via phonenumbers)."""
 from __future__ import annotations
 
+import math
 import re
 
 import phonenumbers
@@ -16,6 +17,8 @@ def normalize_phone(value: object, region: str, *, strict: bool = True) -> str |
     its digits instead.
     """
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            return None
         value = str(int(value))
         if region == "VN" and len(value) == 9:
             value = "0" + value  # a spreadsheet dropped the trunk 0 of a VN mobile

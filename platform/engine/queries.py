@@ -6,10 +6,12 @@ Filters work on every field of the entity, custom ones included, through the JSO
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import and_, cast, exists, func, literal, literal_column, not_, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
@@ -24,6 +26,7 @@ from .values import Context, Invalid, coerce, format_datetime, parse_datetime
 OPS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "startswith", "isnull")
 RESERVED = {"q", "sort", "page", "per_page", "view", "format", "fields"}
 MAX_PER_PAGE = 500
+MAX_PAGE = 2**31 - 1
 BUILTIN = {
     "id": Field("id", "integer", Label.of("ID"), system=True),
     "owner": Field("owner", "user", Label.of("Owner"), system=True),
@@ -33,6 +36,7 @@ BUILTIN = {
     "updated_at": Field("updated_at", "datetime", Label.of("Updated"), system=True),
     "title": Field("title", "text", Label.of("Title"), system=True),
 }
+NOT_NULL = {"id", "created_at", "updated_at", "title"}  # columns that never hold NULL
 COLUMNS = {"id": records.c.id, "owner": records.c.owner_id, "created_by": records.c.created_by,
            "updated_by": records.c.updated_by, "created_at": records.c.created_at,
            "updated_at": records.c.updated_at, "title": records.c.title}
@@ -103,6 +107,9 @@ def parse_query(params: Mapping[str, Any] | Iterable[tuple[str, Any]],
                 errors.setdefault(key, []).append("must be a whole number of at least 1")
                 continue
             if key == "page":
+                if number > MAX_PAGE:  # the row offset must fit the database's integers
+                    errors.setdefault(key, []).append(f"must be at most {MAX_PAGE}")
+                    continue
                 page = number
             else:
                 per_page = min(number, MAX_PER_PAGE)
@@ -199,7 +206,7 @@ class ConditionBuilder:
         if f.op in ("contains", "startswith"):
             text = str(f.value)
             if field.type == "phone":
-                text = "".join(ch for ch in text if ch.isdigit())
+                return self._phone_like(col, f.op, text)
             pattern = f"%{_escape(text)}%" if f.op == "contains" else f"{_escape(text)}%"
             if self.dialect == "postgresql":
                 return col.ilike(pattern, escape="\\")
@@ -210,8 +217,35 @@ class ConditionBuilder:
         value = self.typed(field, self.value(field, f.value))
         if field.type == "datetime" and field.name not in COLUMNS and isinstance(value, str):
             value = value  # ISO strings in UTC compare in time order
-        return {"eq": col == value, "ne": or_(col != value, col.is_(None)), "lt": col < value,
-                "lte": col <= value, "gt": col > value, "gte": col >= value}[f.op]
+        if f.op == "ne":
+            return or_(col != value, col.is_(None))
+        if field.type == "boolean" and f.op != "eq":
+            raise Invalid(f"'{f.op}' does not apply to a yes/no field")
+        compare = {"eq": operator.eq, "lt": operator.lt, "lte": operator.le, "gt": operator.gt,
+                   "gte": operator.ge}[f.op]
+        return compare(col, value)
+
+    def _phone_like(self, col: ColumnElement[Any], op: str, text: str) -> ColumnElement[bool]:
+        """contains / startswith on stored E.164 numbers typed in any spelling (`0901`,
+        `+84 90`, `090 123`): a leading trunk 0 stands for the tenant's country code."""
+        text = text.strip()
+        digits = "".join(ch for ch in text if ch.isdigit())
+        if not digits:
+            raise Invalid(f"'{text}' has no digits to look for in a phone number")
+        if text.startswith("+") or text.startswith("00"):
+            digits = digits[2:] if text.startswith("00") else digits
+            start = [f"+{digits}"]
+            anywhere = [f"+{digits}"]
+        else:
+            start = [f"+{digits}", digits]  # international digits without +, or a short code
+            anywhere = [digits]
+            cc = phonenumbers.country_code_for_region(self.ctx.region)
+            if digits.startswith("0") and cc:
+                start.append(f"+{cc}{digits[1:]}")
+                anywhere.append(f"+{cc}{digits[1:]}")
+        patterns = [f"{p}%" for p in start] if op == "startswith" else (
+            [f"%{p}%" for p in anywhere])
+        return or_(*[col.like(p) for p in patterns])
 
     def _presence(self, field: Field) -> ColumnElement[bool]:
         if field.name in COLUMNS and field.name in BUILTIN:
@@ -242,7 +276,10 @@ class ConditionBuilder:
         values = [self.value(field, r) for r in raws]
         if self.dialect == "postgresql":
             col = literal_column(f"(data -> '{field.name}')")
-            has = or_(*[col.op("@>")(cast(literal(json.dumps([v])), JSONB)) for v in values])
+            # coalesce: a record without the field has none of the values (not NULL, so
+            # `ne` keeps it, as it does on SQLite and for single-valued fields)
+            has = func.coalesce(or_(*[col.op("@>")(cast(literal(json.dumps([v])), JSONB))
+                                      for v in values]), False)
         else:
             each = func.json_each(records.c.data, f"$.{field.name}").table_valued("value")
             has = exists(select(1).select_from(each).where(each.c.value.in_(values)))
@@ -273,7 +310,10 @@ class ConditionBuilder:
             if field is None:
                 continue
             col = self.column(field)
-            out.append(col.desc() if s.startswith("-") else col.asc())
+            order = col.desc() if s.startswith("-") else col.asc()
+            if name not in NOT_NULL:
+                order = order.nulls_last()  # empty values last, on SQLite as on PostgreSQL
+            out.append(order)
         out.append(records.c.id.desc())
         return out
 

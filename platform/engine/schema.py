@@ -12,7 +12,9 @@ def alembic_config(engine: Engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location",
                         str(resources.files("callboard.engine").joinpath("migrations")))
-    cfg.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+    # configparser reads "%" as interpolation: a URL with %-escapes (options=-csearch_path%3D…)
+    cfg.set_main_option("sqlalchemy.url",
+                        engine.url.render_as_string(hide_password=False).replace("%", "%%"))
     return cfg
 
 

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .bundle import FOLDERS, BundleSource, compile_bundle
 from .db import ensure_field_index
@@ -21,6 +22,7 @@ from .errors import Conflict, NotFound, ValidationFailed
 from .model import TenantModel
 from .problems import BundleError
 from .tables import bundles, members, tenants
+from .values import EMAIL
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 KINDS = {"tenant": "tenant.yaml", "entity": "entities", "ticket_type": "ticket_types",
@@ -182,6 +184,9 @@ class TenantStore:
         errors: dict[str, list[str]] = {}
         if role not in ROLES:
             errors["role"] = [f"must be one of {', '.join(ROLES)}"]
+        email = (email or "").strip()
+        if not EMAIL.match(email):
+            errors["email"] = [f"'{email}' is not an e-mail address"]
         model = self.get(tenant_id).model
         if department and department not in model.settings.departments:
             errors["department"] = [f"no department '{department}' in tenant.yaml "
@@ -192,7 +197,15 @@ class TenantStore:
                    role=role, team=team, department=department, extension=extension,
                    active=True, created_at=_now())
         with self.engine.begin() as conn:
-            conn.execute(insert(members).values(**row))
+            taken = conn.execute(select(members.c.user_id, members.c.email).where(
+                or_(members.c.user_id == user_id, members.c.email == row["email"]))).first()
+            if taken is not None:
+                what = "user" if taken.user_id == user_id else "e-mail"
+                raise Conflict(f"that {what} is already a member of a tenant")
+            try:
+                conn.execute(insert(members).values(**row))
+            except IntegrityError:
+                raise Conflict("that user or e-mail is already a member of a tenant") from None
         return row
 
     def member(self, user_id: int) -> dict[str, Any] | None:

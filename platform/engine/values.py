@@ -18,6 +18,7 @@ from .phones import normalize_phone
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
 TRUE = {"true", "1", "yes", "y", "on", "có", "co", "x", "是"}
+INT64 = 2**63 - 1  # numbers are stored, compared and bound as 64-bit values
 FALSE = {"false", "0", "no", "n", "off", "không", "khong", "", "否"}
 
 
@@ -79,6 +80,8 @@ def _integer(field: Field, value: Any, ctx: Context) -> int:
         raise Invalid("must be a whole number") from None
     if not number.is_finite() or number != number.to_integral_value():
         raise Invalid("must be a whole number")
+    if abs(number) > INT64:
+        raise Invalid("is too large")
     return _bounded(field, int(number))
 
 
@@ -91,6 +94,8 @@ def _decimal(field: Field, value: Any, ctx: Context) -> int | float:
         raise Invalid("must be a number") from None
     if not number.is_finite():
         raise Invalid("must be a number")
+    if abs(number) > INT64:
+        raise Invalid("is too large")
     out = int(number) if number == number.to_integral_value() else float(number)
     return _bounded(field, out)
 
@@ -128,8 +133,10 @@ def parse_date(value: Any, *, day_first: bool = True) -> date:
         raise Invalid("is not a date")
     text = str(value).strip()
     try:
-        return date.fromisoformat(text[:10]) if re.match(r"^\d{4}-\d{2}-\d{2}", text) \
-            else _dmy(text, day_first)
+        if re.match(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                    r"(?:Z|[+-]\d{2}:?\d{2})?)?$", text):
+            return date.fromisoformat(text[:10])  # a date, or the date of a date-time
+        return _dmy(text, day_first)
     except ValueError:
         raise Invalid(f"'{text}' is not a date (use 2026-01-31 or 31/01/2026)") from None
 
@@ -196,6 +203,8 @@ def _datetime(field: Field, value: Any, ctx: Context) -> str:
 
 def format_datetime(dt: datetime) -> str:
     """The stored form of a moment: ISO 8601 in UTC, to the second, with a Z."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)  # naive values come from the database, kept in UTC
     return dt.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -283,6 +292,7 @@ def _table(field: Field, value: Any, ctx: Context) -> list[dict[str, Any]]:
     children = {c.name: c for c in field.fields}
     for i, row in enumerate(value):
         out: dict[str, Any] = {}
+        failed = set()
         for key, cell in row.items():
             child = children.get(key)
             if child is None:
@@ -292,7 +302,15 @@ def _table(field: Field, value: Any, ctx: Context) -> list[dict[str, Any]]:
                 out[key] = coerce(child, cell, ctx)
             except Invalid as e:
                 problems.append(f"row {i + 1}, {key}: {e}")
+                failed.add(key)
         for child in field.fields:
+            if child.name in failed:
+                continue
+            if out.get(child.name) in (None, "", []) and child.default is not None:
+                try:
+                    out[child.name] = coerce(child, child.default, ctx)
+                except Invalid as e:
+                    problems.append(f"row {i + 1}, {child.name}: default: {e}")
             if child.required and out.get(child.name) in (None, "", []):
                 problems.append(f"row {i + 1}, {child.name}: required")
         rows.append(out)

@@ -7,7 +7,7 @@ from callboard.engine.tables import metadata
 config = context.config
 
 
-def _include(obj, name, type_, reflected, compare_to):  # noqa: ANN001
+def _include(obj, name, type_, reflected, compare_to):
     # Expression indexes of `index: true` fields are made at run time, per bundle.
     return not (type_ == "index" and name and name.startswith("ix_rec_"))
 
