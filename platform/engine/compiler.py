@@ -47,6 +47,8 @@ from .schemas import prune, validate
 from .yamlsource import Document, parse
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# A file that could not be read at all: any name it might have defined is accepted.
+_UNREADABLE = {k: {"*"} for k in ("fields", "nodes", "queues", "schedules", "departments")}
 RESTATABLE = frozenset({"label", "help", "search", "index", "hidden", "lookup"})
 SYSTEM_FILE = "(system)/system_entities.yaml"
 
@@ -133,6 +135,7 @@ class _Compiler:
             if kind != "tenant":
                 self.names[kind].add(stem)
             if doc is None or problems:
+                self.ghosts[(kind, stem)] = _UNREADABLE  # nothing in it can be trusted
                 continue
             if doc.data is None:
                 doc.data = {}
@@ -140,7 +143,7 @@ class _Compiler:
             self.problems += schema_problems
             if schema_problems:
                 data, ghosts = prune(kind, doc.data)
-                self.ghosts[(kind, stem)] = ghosts
+                self.ghosts[(kind, stem)] = ghosts if data is not None else _UNREADABLE
                 if data is None:
                     continue
                 doc.data = data

@@ -370,7 +370,7 @@ class RecordService:
             self._defaults(ent, fields, data, actor, ctx, errors)
         self._rules(ent, fields, data, errors)
         ok = {k: v for k, v in fields.items() if k not in errors}
-        self._check_links(tx, ok, data, errors)
+        self._check_links(tx, actor, ok, data, errors)
         self._check_unique(tx, ent, ok, data, errors, before)
         owner = self._owner(actor, values, creating, current_owner, errors)
         if errors:
@@ -418,9 +418,10 @@ class RecordService:
             errors.setdefault("type", []).append(
                     f"must be one of {', '.join(self.model.ticket_types) or '(none defined)'}")
 
-    def _check_links(self, tx: Connection, fields: Mapping[str, Field], data: dict[str, Any],
-                     errors: dict[str, list[str]]) -> None:
-        """Link fields must point at live records of the right entity in this tenant."""
+    def _check_links(self, tx: Connection, actor: Actor, fields: Mapping[str, Field],
+                     data: dict[str, Any], errors: dict[str, list[str]]) -> None:
+        """Link fields must point at live records of the right entity that the actor may
+        see: a record one cannot see does not exist for one, not even as a link target."""
         wanted: dict[int, tuple[str, str]] = {}
         for field in fields.values():
             if field.type != "link" or data.get(field.name) is None:
@@ -435,8 +436,7 @@ class RecordService:
         if not wanted:
             return
         found = {r.id: r.entity for r in tx.execute(select(records.c.id, records.c.entity).where(
-            records.c.tenant_id == self.tenant.id, records.c.deleted_at.is_(None),
-            records.c.id.in_(list(wanted))))}
+            scope(actor, None), records.c.id.in_(list(wanted))))}
         for rid, (target, name) in wanted.items():
             if found.get(rid) != target:
                 errors.setdefault(name, []).append(f"no {target} {rid}")

@@ -15,6 +15,7 @@ from typing import Any
 from .model import Field
 from .phones import normalize_phone
 
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines are text
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
 TRUE = {"true", "1", "yes", "y", "on", "có", "co", "x", "是"}
@@ -63,6 +64,8 @@ def _text(field: Field, value: Any, ctx: Context) -> str:
         else str(int(value))
     if field.type == "text":
         text = text.strip()
+    if CONTROL.search(text):
+        raise Invalid("contains a control character")
     if field.max_length and len(text) > field.max_length:
         raise Invalid(f"must be at most {field.max_length} characters")
     if field.pattern and not re.search(field.pattern, text):
@@ -78,6 +81,8 @@ def _integer(field: Field, value: Any, ctx: Context) -> int:
             value, int) else Decimal(value)
     except InvalidOperation:
         raise Invalid("must be a whole number") from None
+    if number.is_finite() and number.adjusted() > 18:  # before any arithmetic on it
+        raise Invalid("is too large")
     if not number.is_finite() or number != number.to_integral_value():
         raise Invalid("must be a whole number")
     if abs(number) > INT64:
@@ -94,6 +99,8 @@ def _decimal(field: Field, value: Any, ctx: Context) -> int | float:
         raise Invalid("must be a number") from None
     if not number.is_finite():
         raise Invalid("must be a number")
+    if number.adjusted() > 18:  # 1e1000000 would take minutes to turn into an int
+        raise Invalid("is too large")
     if abs(number) > INT64:
         raise Invalid("is too large")
     out = int(number) if number == number.to_integral_value() else float(number)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from callboard.engine.model import Entity, Field, Label, Section, TenantModel, Workflow
+from callboard.engine.queries import BUILTIN
 
 
 def label(value: Label | None, locale: str) -> str | None:
@@ -61,6 +62,8 @@ def entity_meta(model: TenantModel, e: Entity, locale: str) -> dict[str, Any]:
         **entity_summary(e, locale),
         "title": e.title,
         "fields": [field_meta(f, locale) for f in e.fields],
+        "builtins": [field_meta(f, locale) for name, f in BUILTIN.items()
+                     if name in ("owner", "created_at", "updated_at", "created_by")],
         "list": {"columns": list(e.list.columns), "filters": list(e.list.filters),
                  "sort": e.list.sort},
         "form": {"sections": sections_meta(e.form, locale)},

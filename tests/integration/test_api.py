@@ -583,10 +583,6 @@ def test_huge_per_page_is_capped(as_: Any) -> None:
         assert 1 <= page["per_page"] <= 500
 
 
-ENGINE_BUGS = "engine: numbers beyond 64 bits reach the database (OverflowError / out of range)"
-
-
-@pytest.mark.xfail(strict=True, reason=ENGINE_BUGS)
 @pytest.mark.parametrize("query", [
     {"page": "99999999999999999999"},
     {"id": "99999999999999999999999"},

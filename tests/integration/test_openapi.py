@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate
 
 API = "/api/v1"
 METHODS = {"get", "put", "post", "patch", "delete"}
 MAX_EXAMPLES = 30
-INT64 = 2**63 - 1
 
 
 def _shape(path: str) -> str:
@@ -82,17 +81,6 @@ def test_public_operations_are_marked_public(client: FlaskClient, document: dict
 
 # -- fuzzing ---------------------------------------------------------------------------------
 
-def _known_engine_bug(case: Any) -> bool:
-    """Inputs the engine still turns into a 500: integers beyond 64 bits in paging (see the
-    strict xfail test_out_of_range_numbers_in_filters in test_api.py). Drop this filter
-    once that test passes."""
-    for value in [*(case.query or {}).values(), *(case.path_parameters or {}).values()]:
-        text = str(value).strip()
-        if re.fullmatch(r"[+-]?\d+", text) and abs(int(text)) > INT64 // 1000:
-            return True
-    return False
-
-
 def test_schemathesis_finds_no_server_error(app: Flask, as_: Any, users: dict) -> None:
     import schemathesis
     from schemathesis import GenerationMode
@@ -131,7 +119,6 @@ def test_schemathesis_finds_no_server_error(app: Flask, as_: Any, users: dict) -
                   suppress_health_check=list(HealthCheck))
         @given(case=st.one_of(*strategies))
         def run(case: Any) -> None:
-            assume(not _known_engine_bug(case))
             response = case.call(headers=headers)
             case.validate_response(response, checks=[not_a_server_error])
             if 400 <= response.status_code < 500:  # every client error says what is wrong

@@ -210,6 +210,20 @@ def test_422_link_to_a_missing_record_or_the_wrong_entity(svc: RecordService,
         "company": ["must be a record id"]}
 
 
+def test_a_record_one_cannot_see_is_no_link_target(svc: RecordService,
+                                                   people: dict[str, Actor]) -> None:
+    theirs = svc.create(people["agent"], "customer", {"name": "Agent's own"})
+    pool = svc.create(people["admin"], "customer", {"name": "Nobody's"})
+    other = people["agent_b"]
+    # as if it did not exist: the same answer as for an id that never existed
+    assert errors_of(svc.create, other, "contact", {"name": "K", "customer": theirs["id"]}) \
+        == {"customer": [f"no customer {theirs['id']}"]}
+    assert svc.create(other, "contact", {"name": "K", "customer": pool["id"]})["customer"] \
+        == pool["id"]
+    assert svc.create(people["supervisor"], "contact",
+                      {"name": "K2", "customer": theirs["id"]})["customer"] == theirs["id"]
+
+
 def test_required_if_and_visible_if_are_enforced_on_the_server(svc: RecordService,
                                                                admin: Actor) -> None:
     assert errors_of(svc.create, admin, "customer",

@@ -185,9 +185,6 @@ def test_a_yaml_syntax_error_is_refused_and_located(store: TenantStore, water: T
     assert store.get(water.id).version == 1 and store.files(water.id) == before
 
 
-@pytest.mark.xfail(strict=True, reason="compiler: a YAML error in customer.yaml also "
-                   "reports ivr/hotline.yaml's customer.customer_type as unknown (the broken "
-                   "file's names are not treated as ghosts in IVR conditions)")
 def test_a_yaml_syntax_error_reports_only_the_broken_file(store: TenantStore,
                                                           water: Tenant) -> None:
     bad = store.files(water.id)[CUSTOMER] + "\n  oops: [\n"

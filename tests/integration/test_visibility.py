@@ -348,9 +348,16 @@ def _random_world(world: World, rng: random.Random) -> list[Rec]:
                                                               "phone": values["phone"]})
                 recs.append(Rec(tid, "contact", c["id"], c["owner"], contact_by.user_id,
                                 phone=c["phone"]))
+        teams: dict[int, dict[str, set[int]]] = {tid: {}}
+        for a in actors:
+            teams[tid].setdefault(a.team or "", set()).add(a.user_id)
         for i in range(22):
             creator = rng.choice(actors)
-            cust = rng.choice(customers)
+            # one can only link to what one can see (an invisible record does not exist)
+            seen = [c for c in customers if expected_visible(creator, c, teams)]
+            if not seen:
+                continue
+            cust = rng.choice(seen)
             values = {**ticket, "subject": f"t{i}", "customer": cust.id}
             if rng.random() < 0.6:
                 values["assignee"] = rng.choice(uids)

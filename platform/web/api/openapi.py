@@ -119,6 +119,25 @@ def document() -> dict[str, Any]:
             "/records/{entity}/{id}/related/{other}": {"get": _op(
                 "Records of another entity linked to this one", _json(PAGE),
                 params=[ENTITY, ID, _path("other"), *LIST_PARAMS])},
+            "/records/{entity}/{id}/transitions/{name}": {"post": _op(
+                "Run a workflow transition", _json(RECORD), params=[ENTITY, ID, _path("name")],
+                body={"type": "object", "properties": {
+                    "assignee": {"oneOf": [{"type": "integer"}, {"type": "string"}]},
+                    "department": {"type": "string"}, "comment": {"type": "string"},
+                    "fields": {"type": "object"}}},
+                codes=(401, 403, 404, 409, 422))},
+            "/records/{entity}/{id}/transitions": {"get": _op(
+                "Transitions the caller may run now", _json({"type": "object"}),
+                params=[ENTITY, ID])},
+            "/tickets": {"get": _op(
+                "Ticket views, combinable with filters", _json(PAGE),
+                params=[_query("view", {"type": "string", "enum": [
+                    "all", "mine", "to_handle", "overdue", "unprocessed", "created_by_me",
+                    "following"]}), *LIST_PARAMS])},
+            "/records/ticket/{id}/follow": {
+                "post": _op("Follow a ticket (become a watcher)", _json(RECORD), params=[ID]),
+                "delete": _op("Stop following a ticket", _json(RECORD), params=[ID]),
+            },
             "/users": {"get": _op("The tenant's users", _json({"type": "object"}), params=[
                 _query(k, {"type": "string"}) for k in ("email", "role", "team")],
                 codes=(401,))},
