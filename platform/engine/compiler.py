@@ -18,6 +18,7 @@ from . import expressions as ex
 from .bundle import FOLDERS, MAX_FILE_BYTES, BundleSource
 from .fields import (
     Scope,
+    article,
     check_field_expressions,
     check_names,
     compile_field,
@@ -183,7 +184,7 @@ class _Compiler:
                 f"system '{over['system']}' can only be extended in entities/"
                 f"{over['system']}.yaml" if over["system"] in system_document().data
                 else f"'{over['system']}' is not a system entity")
-        if sysdef is None and "system" in over:
+        elif sysdef is None and "system" in over:
             ol.at("system").err(f"'{name}' is not a system entity; leave 'system' out")
         spec = {**(sysdef or {}), **{k: v for k, v in over.items() if k != "fields"}}
         fields: dict[str, Field] = {}
@@ -197,7 +198,7 @@ class _Compiler:
                     at.err(f"system field '{fname}' cannot be removed", key=True)
                     restated = {}
                 if restated.get("type", fspec["type"]) != fspec["type"]:
-                    at.at("type").err(f"system field '{fname}' is a {fspec['type']} field; "
+                    at.at("type").err(f"system field '{fname}' is {article(fspec['type'])} field; "
                                       f"its type cannot change to {restated['type']}")
                 for key in sorted(set(restated) - RESTATABLE - {"type"}):
                     at.at(key).err(f"'{key}' of system field '{fname}' cannot be changed "

@@ -31,6 +31,11 @@ BUILTIN_TYPES = {"id": "integer", "owner": "user", "created_at": "datetime",
                  "updated_at": "datetime", "created_by": "user", "updated_by": "user"}
 
 
+def article(word: str) -> str:
+    """`a date`, `an integer`: the word with its article."""
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
 def humanize(name: str) -> str:
     """`meter_no` -> `Meter no`: the label of a field that was given none."""
     return name.replace("_", " ").strip().capitalize() or name
@@ -116,7 +121,7 @@ def compile_field(loc: Loc, name: str, spec: Mapping[str, Any], *, system: bool 
     for key, types in APPLIES.items():
         value = spec.get(key)
         if value not in (None, False) and ftype not in types:
-            loc.at(key).err(f"'{key}' does not apply to a {ftype} field "
+            loc.at(key).err(f"'{key}' does not apply to {article(ftype)} field "
                             f"(only {', '.join(sorted(types))})", key=True)
     if in_table:
         for key in ("unique", "lookup", "index", "fields"):
@@ -125,7 +130,7 @@ def compile_field(loc: Loc, name: str, spec: Mapping[str, Any], *, system: bool 
                                 key=True)
     options = compile_options(loc.at("options"), spec.get("options"))
     if ftype in ("select", "multiselect") and not options and not system:
-        loc.at("options").err(f"a {ftype} field needs options", key=True)
+        loc.at("options").err(f"{article(ftype)} field needs options", key=True)
     entity = spec.get("entity")
     if ftype == "link":
         if entity is None:
@@ -179,10 +184,10 @@ def _bounds(loc: Loc, ftype: str, spec: Mapping[str, Any]) -> tuple[Any, Any]:
         if value is None or ftype not in APPLIES["min"]:
             continue
         if ftype in NUMERIC and not isinstance(value, int | float):
-            loc.at(key).err(f"{key} of a {ftype} field must be a number")
+            loc.at(key).err(f"{key} of {article(ftype)} field must be a number")
             return None, None
         if ftype in ("date", "datetime") and _when(ftype, value) is None:
-            loc.at(key).err(f"{value!r} is not a {ftype} (use ISO form like 2026-01-31)")
+            loc.at(key).err(f"{value!r} is not {article(ftype)} (use ISO form like 2026-01-31)")
             return None, None
     if lo is not None and hi is not None and ftype in APPLIES["min"]:
         a, b = (lo, hi) if ftype in NUMERIC else (_when(ftype, lo), _when(ftype, hi))
@@ -207,7 +212,7 @@ def default_problem(field: Field, value: Any) -> str | None:
     """Why `value` cannot be the default of `field`, or None when it can."""
     t = field.type
     if t in ("link", "file", "table"):
-        return f"a {t} field cannot have a default"
+        return f"{article(t)} field cannot have a default"
     if t == "select":
         if str(value) not in field.option_values:
             return (f"default {value!r} is not one of the options "
@@ -239,7 +244,7 @@ def default_problem(field: Field, value: Any) -> str | None:
         if value != "me":
             return "the only default of a user field is 'me' (the user creating the record)"
     elif not isinstance(value, str):
-        return f"default of a {t} field must be text, not {value!r}"
+        return f"default of {article(t)} field must be text, not {value!r}"
     return None
 
 

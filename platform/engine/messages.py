@@ -73,11 +73,22 @@ def _leaves(error: ValidationError) -> list[ValidationError]:
     branches: dict[Any, list[ValidationError]] = defaultdict(list)
     for sub in error.context:
         branches[sub.schema_path[0]].append(sub)
-    deeper = [errs for errs in branches.values()
-              if all(sub.relative_path for sub in errs)]
-    if len(deeper) == 1:
-        return [leaf for sub in deeper[0] for leaf in _leaves(sub)]
+    # The branches whose shape fits the value (no type mismatch on the value itself).
+    fitting = [errs for errs in branches.values()
+               if not any(not sub.relative_path and sub.validator in ("type", "const")
+                          for sub in errs)]
+    if len(fitting) == 1:
+        errs = fitting[0]
+        # A plain wrong value (bad pattern, not in a list) reads better as the choice's
+        # own description; a structural problem (missing key, bad key) as itself.
+        shallow = all(not sub.relative_path and sub.validator in _VALUE_CHECKS
+                      and "propertyNames" not in sub.schema_path for sub in errs)
+        if not (shallow and isinstance(error.schema, dict) and "x-expected" in error.schema):
+            return [leaf for sub in errs for leaf in _leaves(sub)]
     return [error]
+
+
+_VALUE_CHECKS = ("pattern", "enum", "minLength", "minimum", "maximum", "format")
 
 
 def _word(doc: Document, e: ValidationError) -> list[Problem]:

@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from .db import json_field
 from .errors import ValidationFailed
+from .fields import article
 from .model import Entity, Field, Label, TenantModel
 from .phones import normalize_phone
 from .tables import record_keys, record_links, records
@@ -269,7 +270,7 @@ class ConditionBuilder:
             return linked
         if f.op == "ne":
             return not_(linked)
-        raise Invalid(f"'{f.op}' does not apply to a {field.type} field")
+        raise Invalid(f"'{f.op}' does not apply to {article(field.type)} field")
 
     def _multi_condition(self, field: Field, f: Filter) -> ColumnElement[bool]:
         raws = str(f.value).split(",") if f.op == "in" else [f.value]

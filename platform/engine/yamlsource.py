@@ -46,15 +46,37 @@ class Document:
         inside the scalar's text, past its opening quote if it has one."""
         line, col = self.where(path, key=key)
         if offset is not None:
-            col += offset + self._quote(line, col)
+            line, col = self._inside(line, col, offset)
         return Problem(self.file, line, col, format_path(path), message)
 
-    def _quote(self, line: int, col: int) -> int:
-        """1 when the scalar at (line, col) opens with a quote, so offsets land inside it."""
+    def _inside(self, line: int, col: int, offset: int) -> tuple[int, int]:
+        """The source position of character `offset` of the scalar starting at (line, col):
+        past its opening quote, through escapes ('' and backslashes) and folded lines."""
         lines = self.text.splitlines()
-        if 0 < line <= len(lines) and 0 < col <= len(lines[line - 1]):
-            return 1 if lines[line - 1][col - 1] in "'\"" else 0
-        return 0
+        if not 0 < line <= len(lines) or not 0 < col <= len(lines[line - 1]):
+            return line, col
+        quote = lines[line - 1][col - 1]
+        if quote in "|>":
+            return line, col  # block scalars: their start is close enough
+        style = quote if quote in "'\"" else ""
+        i, row, left = col - 1 + (1 if style else 0), line - 1, offset
+        while left > 0 and row < len(lines):
+            text = lines[row]
+            if i >= len(text):  # a folded line break counts as one space
+                row += 1
+                if row >= len(lines):
+                    break
+                i = len(lines[row]) - len(lines[row].lstrip())
+                left -= 1
+                continue
+            step = 1
+            if style == "'" and text.startswith("''", i):
+                step = 2
+            elif style == '"' and text[i] == "\\":
+                step = {"x": 4, "u": 6, "U": 10}.get(text[i + 1: i + 2], 2)
+            i += step
+            left -= 1
+        return row + 1, i + 1
 
 
 class _Converter(yaml.constructor.SafeConstructor):
@@ -75,9 +97,7 @@ def parse(file: str, text: str) -> tuple[Document | None, list[Problem]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "not valid YAML"
+        line, col, what = _syntax(exc, text)
         return None, [Problem(file, line, col, "(root)", f"YAML syntax: {what}")]
     except yaml.reader.ReaderError as exc:  # control characters and the like
         before = text[: exc.position]
@@ -100,6 +120,48 @@ def parse(file: str, text: str) -> tuple[Document | None, list[Problem]]:
         return None, [Problem(file, 1, 1, "(root)", f"too large: more than {MAX_NODES} values "
                               "(aliases that expand without end?)")]
     return doc, problems
+
+
+_OPENED = {
+    "while scanning a quoted scalar": "this quoted text is never closed",
+    "while parsing a flow mapping": "this { is never closed",
+    "while parsing a flow sequence": "this [ is never closed",
+}
+
+
+_PLAIN = {
+    "expected <block end>, but found": "this line does not line up with the keys above it "
+                                       "(check its indentation)",
+    "mapping values are not allowed here": "a ':' is not allowed here (quote a value that "
+                                           "contains ': ')",
+    "found character '\\t' that cannot start any token": "a tab character; indent with "
+                                                        "spaces",
+}
+
+
+def _syntax(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, int, str]:
+    """Where a syntax error really is, and what it is, in words: an unclosed quote or
+    bracket is reported where it was opened, not at the end of the file."""
+    problem, context = exc.problem or "", exc.context or ""
+    mark, cmark = exc.problem_mark, exc.context_mark
+    past_end = mark is None or "end of stream" in problem or mark.index >= len(text.rstrip()) \
+        or problem.startswith("expected ','")  # the next line began before it was closed
+    if cmark is not None and context in _OPENED and past_end:
+        return cmark.line + 1, cmark.column + 1, _OPENED[context]
+    if mark is None:
+        mark = cmark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    what = problem or context or "not valid YAML"
+    for jargon, words in _PLAIN.items():
+        if jargon in what:
+            what = words
+            break
+    if cmark is not None and context in _OPENED and cmark.line != (mark.line if mark else -1):
+        opener = "{" if "mapping" in context else "[" if "sequence" in context else "quote"
+        what += f" (inside the {opener} opened at line {cmark.line + 1})"
+    elif "another document" in what:
+        what = "a second document (---) in one file; a bundle file holds one document"
+    return line, col, what
 
 
 MAX_NODES = 200_000
