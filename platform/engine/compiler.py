@@ -452,8 +452,9 @@ class _Compiler:
                                self._ghosts("ivr", name, "nodes"), self.tenant_ghosts)
             for i, number in enumerate(tree.numbers):
                 if number in seen:
-                    loc.at("numbers", i).err(f"number {number} already enters IVR tree "
-                                             f"'{seen[number]}'")
+                    loc.at("numbers", i).err(
+                        f"number {number} is listed twice" if seen[number] == name else
+                        f"number {number} already enters IVR tree '{seen[number]}'")
                 seen.setdefault(number, name)
             out[name] = tree
         return out

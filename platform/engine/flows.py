@@ -56,8 +56,9 @@ def compile_settings(loc: Loc, data: Mapping[str, Any]) -> TenantSettings:
     region = data.get("phone_region", "VN")
     if region not in phonenumbers.SUPPORTED_REGIONS:
         loc.at("phone_region").err(f"'{region}' is not a region phone numbers know")
-    locale = data.get("locale", "en")
-    locales = tuple(data.get("locales") or (locale,))
+    locales = tuple(data.get("locales") or ())
+    locale = data.get("locale") or (locales[0] if locales else "en")
+    locales = locales or (locale,)
     if locale not in locales:
         loc.at("locale").err(f"'{locale}' is not among locales ({', '.join(locales)})")
     schedules = {name: _schedule(loc.at("schedules", name), name, spec or {})
