@@ -240,6 +240,8 @@ class RecordService:
             changes.append(Change(self.tenant.id, entity, rid, "create", record, None))
             for hook in self.hooks:
                 hook.after_save(self, tx, actor, ent, record, None)
+            if conn is None:  # what hooks wrote on our transaction is ours to announce
+                changes.extend(tx.info.pop("callboard_changes", []))
             if entity == "customer" and self.model.settings.auto_opportunity:
                 opp = self._auto_opportunity(tx, actor, record)
                 if opp:
@@ -282,10 +284,12 @@ class RecordService:
             self._index(tx, row.id, ent, data, before)
             self._log(tx, row.id, entity, action, actor, diff, comment)
             record = self._out_dict(row.id, {**row._mapping, **newv})
+            changes = [Change(self.tenant.id, entity, row.id, action, record, self._out(row))]
             for hook in self.hooks:
                 hook.after_save(self, tx, actor, ent, record, self._out(row))
-        self._publish([Change(self.tenant.id, entity, row.id, action, record,
-                              self._out(row))], conn)
+            if conn is None:
+                changes.extend(tx.info.pop("callboard_changes", []))
+        self._publish(changes, conn)
         return record
 
     def delete(self, actor: Actor, entity: str, record_id: Any) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from callboard.engine.tables import assignment_cursors, members, record_links, records
 from callboard.engine.tenancy import Tenant
@@ -49,13 +51,10 @@ def pick_assignee(conn: Connection, tenant: Tenant, department: str) -> int | No
     dep = tenant.model.settings.departments.get(department)
     if dep is None or dep.assignment == "none":
         return None
+    last = _lock_cursor(conn, tenant.id, department)
     users = candidates(conn, tenant.id, department)
     if not users:
         return None
-    cursor = conn.execute(select(assignment_cursors.c.last_user_id).where(
-        assignment_cursors.c.tenant_id == tenant.id,
-        assignment_cursors.c.department == department).with_for_update()).first()
-    last = cursor.last_user_id if cursor else None
     if dep.assignment == "round_robin":
         later = [u for u in users if last is None or u > last]
         chosen = later[0] if later else users[0]
@@ -67,13 +66,23 @@ def pick_assignee(conn: Connection, tenant: Tenant, department: str) -> int | No
         order = {u: (i - users.index(last) - 1) % len(users) if last in users else i
                  for i, u in enumerate(users)}
         chosen = min(users, key=lambda u: (counts[u], order[u]))
-    now = datetime.now(UTC)
-    if cursor is None:
-        conn.execute(insert(assignment_cursors).values(
-            tenant_id=tenant.id, department=department, last_user_id=chosen, updated_at=now))
-    else:
-        conn.execute(update(assignment_cursors).where(and_(
-            assignment_cursors.c.tenant_id == tenant.id,
-            assignment_cursors.c.department == department)).values(
-            last_user_id=chosen, updated_at=now))
+    conn.execute(update(assignment_cursors).where(and_(
+        assignment_cursors.c.tenant_id == tenant.id,
+        assignment_cursors.c.department == department)).values(
+        last_user_id=chosen, updated_at=datetime.now(UTC)))
     return chosen
+
+
+def _lock_cursor(conn: Connection, tenant_id: int, department: str) -> int | None:
+    """The department's last assignee, its cursor row held until the transaction ends so
+    that concurrent transfers take turns. The row is made first if missing (concurrent
+    first transfers must not all insert it), and that write comes before any read: on
+    SQLite it takes the database's write lock; on PostgreSQL FOR UPDATE waits for the row
+    and reads it as the previous transfer committed it."""
+    ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(
+        assignment_cursors)
+    conn.execute(ins.values(tenant_id=tenant_id, department=department, last_user_id=None,
+                            updated_at=datetime.now(UTC)).on_conflict_do_nothing())
+    return conn.execute(select(assignment_cursors.c.last_user_id).where(
+        assignment_cursors.c.tenant_id == tenant_id,
+        assignment_cursors.c.department == department).with_for_update()).scalar()
