@@ -61,6 +61,7 @@ class RecordHook(Protocol):
 
 
 _ALL = Query()
+_PENDING = "callboard_changes"  # changes of writes on a caller's transaction, not yet told
 _listeners: list[Callable[[Change], None]] = []
 
 
@@ -224,6 +225,8 @@ class RecordService:
             raise ValidationFailed({"_": ["expected a JSON object of fields"]})
         changes = []
         with self._tx(conn) as tx:
+            if conn is None:
+                tx.info.pop(_PENDING, None)
             data, owner = self._validate(tx, actor, ent, {}, values, creating=True)
             for hook in self.hooks:
                 hook.before_save(self, tx, actor, ent, data, {})
@@ -241,7 +244,7 @@ class RecordService:
             for hook in self.hooks:
                 hook.after_save(self, tx, actor, ent, record, None)
             if conn is None:  # what hooks wrote on our transaction is ours to announce
-                changes.extend(tx.info.pop("callboard_changes", []))
+                changes.extend(tx.info.pop(_PENDING, []))
             if entity == "customer" and self.model.settings.auto_opportunity:
                 opp = self._auto_opportunity(tx, actor, record)
                 if opp:
@@ -257,6 +260,8 @@ class RecordService:
         if not isinstance(values, Mapping):
             raise ValidationFailed({"_": ["expected a JSON object of fields"]})
         with self._tx(conn) as tx:
+            if conn is None:
+                tx.info.pop(_PENDING, None)
             row = self._row(tx, actor, entity, record_id, lock=True)
             if version is not None and _version(version) != row.version:
                 raise Conflict(f"the record changed (version {row.version}, you sent "
@@ -288,7 +293,7 @@ class RecordService:
             for hook in self.hooks:
                 hook.after_save(self, tx, actor, ent, record, self._out(row))
             if conn is None:
-                changes.extend(tx.info.pop("callboard_changes", []))
+                changes.extend(tx.info.pop(_PENDING, []))
         self._publish(changes, conn)
         return record
 
@@ -558,7 +563,7 @@ class RecordService:
 
     def _publish(self, changes: list[Change], conn: Connection | None) -> None:
         if conn is not None:
-            pending = conn.info.setdefault("callboard_changes", [])
+            pending = conn.info.setdefault(_PENDING, [])
             pending.extend(changes)
             return
         for change in changes:
@@ -575,8 +580,13 @@ class RecordService:
         """One transaction for several writes (pass it as `conn=`); listeners hear of
         the changes once it has committed."""
         with self.engine.begin() as tx:
-            yield tx
-            pending = tx.info.pop("callboard_changes", [])
+            tx.info.pop(_PENDING, None)  # the pooled connection may hold a failed write's
+            try:
+                yield tx
+            except BaseException:
+                tx.info.pop(_PENDING, None)  # rolled back: nothing happened to announce
+                raise
+            pending = tx.info.pop(_PENDING, [])
         self._publish(pending, None)
 
     # -- output ------------------------------------------------------------------------

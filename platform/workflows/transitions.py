@@ -64,21 +64,14 @@ def run_transition(svc: RecordService, actor: Actor, entity: str, record_id: Any
     if entity == "ticket":  # when it was resolved: kept on close, cleared on reopen
         values["resolved_at"] = (record.get("resolved_at") or format_datetime(
             datetime.now(UTC))) if final else None
-    with svc.transaction() as tx:
-        try:
-            department = values.get("department")
-            if t.transfer and department and "assignee" not in values:
-                values["assignee"] = pick_assignee(tx, svc.tenant, department)
-            updated = svc.update(actor, entity, record["id"], values,
-                                 version=record["version"], action=f"transition:{name}"[:32],
-                                 comment=comment, allow={"status", "resolved_at"}, conn=tx)
-            _check(t, updated)
-        except BaseException:
-            # Rolled back: its change must never reach the listeners (the engine keeps
-            # pending changes on the pooled connection, where the next transaction on
-            # that connection would publish them).
-            tx.info.pop("callboard_changes", None)
-            raise
+    with svc.transaction() as tx:  # a refused transition is rolled back and never told
+        department = values.get("department")
+        if t.transfer and department and "assignee" not in values:
+            values["assignee"] = pick_assignee(tx, svc.tenant, department)
+        updated = svc.update(actor, entity, record["id"], values, version=record["version"],
+                             action=f"transition:{name}"[:32], comment=comment,
+                             allow={"status", "resolved_at"}, conn=tx)
+        _check(t, updated)
     return updated
 
 

@@ -37,7 +37,11 @@ def view_conditions(view: str, actor: Actor, model: TenantModel,
     """SQL conditions for `view` (combined with the visibility scope and any filters)."""
     if view not in VIEWS:
         raise ValidationFailed({"view": [f"unknown view '{view}' ({', '.join(VIEWS)})"]})
-    open_ = not_(records.c.status.in_(final_states(model) or {"-"}))
+    # "open" as the states that are not final: an IN list can use the status index
+    finals = final_states(model)
+    states = {s.name for tt in model.ticket_types.values()
+              for s in tt.workflow.states.values()} - finals
+    open_ = records.c.status.in_(sorted(states) or ["-"])
     if view == "all":
         return []
     if view == "mine":

@@ -1094,3 +1094,18 @@ def test_a_numeric_index_does_not_break_another_tenant(store: TenantStore, water
     assert found(mine, admin, "customer", grade__gt="3") == {eleven["id"]}
     assert found(mine, admin, "customer", grade__lt="3") == {two["id"]}
     assert found(theirs, coffee_owner, "customer", grade="gold") == {gold["id"]}
+
+
+def test_a_rolled_back_write_is_never_announced(engine: Any, water: Any,
+                                                people: dict[str, Actor]) -> None:
+    heard: list[str] = []
+    svc = RecordService(engine, water, listeners=[lambda c: heard.append(c.record["name"])])
+    admin = people["admin"]
+    with pytest.raises(RuntimeError), svc.transaction() as tx:
+        svc.create(admin, "customer", {"name": "Ghost"}, conn=tx)
+        raise RuntimeError("changed my mind")
+    svc.create(admin, "customer", {"name": "Real"})
+    with svc.transaction() as tx:
+        svc.create(admin, "customer", {"name": "Batch"}, conn=tx)
+    assert heard == ["Real", "Batch"]
+    assert svc.list(admin, "customer").total == 2
