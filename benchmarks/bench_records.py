@@ -92,7 +92,25 @@ PAYMENTS = [("cash", 30), ("collector", 15), ("bank_transfer", 25), ("auto_debit
 PURPOSE_BUSINESS = [("commercial", 60), ("production", 25), ("administrative", 15)]
 
 
-def _weighted(pairs: list[tuple[Any, float]]) -> tuple[list[Any], list[float]]:
+def replay(cur: Any, statements: list[tuple[str, Any]],
+           split: dict[str, list[float]] | None) -> int:
+    """Run the service's captured SQL on a raw cursor; returns its COUNT. With `split`,
+    each statement's ms go to split["COUNT"] or split["rows"]."""
+    total = 0
+    for stmt, params in statements:
+        t0 = time.perf_counter()
+        cur.execute(stmt, params)
+        got = cur.fetchall()
+        kind = "COUNT" if stmt.lower().startswith("select count(") else "rows"
+        if split is not None:
+            split[kind].append((time.perf_counter() - t0) * 1000)
+        if kind == "COUNT":
+            total = got[0][0]
+    cur.connection.commit()
+    return total
+
+
+def weighted(pairs: list[tuple[Any, float]]) -> tuple[list[Any], list[float]]:
     values, weights = zip(*pairs, strict=True)
     total = 0.0
     cum = []
@@ -114,15 +132,15 @@ class Generator:
         self.rng.shuffle(order)
         # Zipf-like skew: the biggest district has ~10x the customers of the smallest.
         self.district_weights = {d: 1 / (k + 1) ** 0.8 for k, d in enumerate(order)}
-        self.districts = _weighted(list(self.district_weights.items()))
+        self.districts = weighted(list(self.district_weights.items()))
         types = list(fields["customer_type"].option_values)
-        self.types = _weighted([(t, 88 if t == "residential" else 12) for t in types])
-        self.family = _weighted(FAMILY)
-        self.sources = _weighted(SOURCES)
-        self.payments = _weighted(PAYMENTS)
-        self.purposes = _weighted(PURPOSE_BUSINESS)
-        self.priorities = _weighted([(1, 70), (2, 12), (3, 10), (4, 5), (5, 3)])
-        self.owners = _weighted([(None, UNOWNED_SHARE)] +
+        self.types = weighted([(t, 88 if t == "residential" else 12) for t in types])
+        self.family = weighted(FAMILY)
+        self.sources = weighted(SOURCES)
+        self.payments = weighted(PAYMENTS)
+        self.purposes = weighted(PURPOSE_BUSINESS)
+        self.priorities = weighted([(1, 70), (2, 12), (3, 10), (4, 5), (5, 3)])
+        self.owners = weighted([(None, UNOWNED_SHARE)] +
                                 [(u, (1 - UNOWNED_SHARE) / len(AGENT_UIDS)) for u in AGENT_UIDS])
 
     def pick(self, table: tuple[list[Any], list[float]]) -> Any:
@@ -523,18 +541,7 @@ def filter_bench(engine: Engine, tenant: Tenant, svc: RecordService, gen: Genera
 
         def run_replay(cur: Any, statements: list[tuple[str, Any]], keep: bool,
                        split: dict[str, list[float]] = split) -> int:
-            total = 0
-            for stmt, params in statements:
-                t0 = time.perf_counter()
-                cur.execute(stmt, params)
-                got = cur.fetchall()
-                kind = "COUNT" if stmt.lower().startswith("select count(") else "rows"
-                if keep:
-                    split[kind].append((time.perf_counter() - t0) * 1000)
-                if kind == "COUNT":
-                    total = got[0][0]
-            cur.connection.commit()
-            return total
+            return replay(cur, statements, split if keep else None)
 
         # The service's SQL for one value: shown with its plan, replayed raw below.
         sample = values()

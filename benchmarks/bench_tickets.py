@@ -65,7 +65,9 @@ from bench_records import (  # the sibling script's helpers, reused as they are
     log,
     pct,
     raw_cursor,
+    replay,
     summary,
+    weighted,
 )
 
 from callboard.engine import schema
@@ -111,15 +113,6 @@ SUBJECTS = {
 }
 STREETS = ["Lê Lợi", "Nguyễn Huệ", "Hai Bà Trưng", "Điện Biên Phủ", "Cách Mạng Tháng Tám",
            "Võ Văn Tần", "Lý Thường Kiệt", "Trần Hưng Đạo", "Nguyễn Trãi", "Phan Xích Long"]
-
-
-def weighted(pairs: list[tuple[Any, float]]) -> tuple[list[Any], list[float]]:
-    values = [v for v, _ in pairs]
-    cum, total = [], 0.0
-    for _, w in pairs:
-        total += w
-        cum.append(total)
-    return values, cum
 
 
 class TicketGenerator:
@@ -444,18 +437,7 @@ def overdue_bench(engine: Engine, tenant: Tenant, svc: RecordService,
 
         def run_replay(cur: Any, statements: list[tuple[str, Any]], keep: bool,
                        split: dict[str, list[float]] = split) -> int:
-            total = 0
-            for stmt, params in statements:
-                t0 = time.perf_counter()
-                cur.execute(stmt, params)
-                got = cur.fetchall()
-                kind = "COUNT" if stmt.lower().startswith("select count(") else "rows"
-                if keep:
-                    split[kind].append((time.perf_counter() - t0) * 1000)
-                if kind == "COUNT":
-                    total = got[0][0]
-            cur.connection.commit()
-            return total
+            return replay(cur, statements, split if keep else None)
 
         with capture() as stmts:
             run_service()
