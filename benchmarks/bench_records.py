@@ -314,6 +314,28 @@ def _sqlite_stamp(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+def write_batch(cur: Any, sqlite: bool, recs: list[tuple], side: str, side_cols: str,
+                side_rows: list[tuple]) -> None:
+    """One batch of `records` rows and rows of a side table, in one transaction:
+    executemany on SQLite, COPY on PostgreSQL."""
+    if sqlite:
+        cur.execute("BEGIN")
+        cur.executemany(f"INSERT INTO records ({REC_COLS}) VALUES ({', '.join('?' * 14)})",
+                        [(*r[:9], _sqlite_stamp(r[9]), _sqlite_stamp(r[10]), *r[11:])
+                         for r in recs])
+        marks = ",".join("?" * len(side_cols.split(",")))
+        cur.executemany(f"INSERT INTO {side} ({side_cols}) VALUES ({marks})", side_rows)
+        cur.execute("COMMIT")
+        return
+    with cur.copy(f"COPY records ({REC_COLS}) FROM STDIN") as cp:
+        for r in recs:
+            cp.write_row(r)
+    with cur.copy(f"COPY {side} ({side_cols}) FROM STDIN") as cp:
+        for row in side_rows:
+            cp.write_row(row)
+    cur.connection.commit()
+
+
 def table_indexes(engine: Engine) -> dict[str, str]:
     """Name -> CREATE INDEX statement of the secondary indexes of records and record_keys."""
     sql = ("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
@@ -354,23 +376,7 @@ def bulk_load(engine: Engine, tenant: Tenant, gen: Generator, count: int) -> Non
             if batch is None:
                 break
             recs, keys = batch
-            if sqlite:
-                cur.execute("BEGIN")
-                cur.executemany(
-                    f"INSERT INTO records ({REC_COLS}) VALUES ({', '.join('?' * 14)})",
-                    [(*r[:9], _sqlite_stamp(r[9]), _sqlite_stamp(r[10]), *r[11:])
-                     for r in recs])
-                cur.executemany(f"INSERT INTO record_keys ({KEY_COLS}) VALUES (?,?,?,?,?,?)",
-                                keys)
-                cur.execute("COMMIT")
-            else:
-                with cur.copy(f"COPY records ({REC_COLS}) FROM STDIN") as cp:
-                    for r in recs:
-                        cp.write_row(r)
-                with cur.copy(f"COPY record_keys ({KEY_COLS}) FROM STDIN") as cp:
-                    for k in keys:
-                        cp.write_row(k)
-                cur.connection.commit()
+            write_batch(cur, sqlite, recs, "record_keys", KEY_COLS, keys)
             done += len(recs)
             if done % 200_000 < BATCH or done == count:
                 el = time.perf_counter() - t0

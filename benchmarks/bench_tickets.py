@@ -59,7 +59,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_records import (  # the sibling script's helpers, reused as they are
     CONFIG,
     Capture,
-    _sqlite_stamp,
     explain,
     fresh_database,
     log,
@@ -68,6 +67,7 @@ from bench_records import (  # the sibling script's helpers, reused as they are
     replay,
     summary,
     weighted,
+    write_batch,
 )
 
 from callboard.engine import schema
@@ -239,8 +239,6 @@ def setup_tenant(engine: Engine) -> tuple[Tenant, RecordService, dict[str, Actor
     return tenant, records_service(engine, tenant), actors
 
 
-REC_COLS = ("id, tenant_id, entity, title, owner_id, status, priority, version, data, "
-            "created_at, updated_at, created_by, updated_by, deleted_at")
 LINK_COLS = "tenant_id, from_id, from_entity, field, to_entity, to_id"
 
 
@@ -294,23 +292,7 @@ def bulk_load(engine: Engine, tenant: Tenant, gen: TicketGenerator, count: int) 
         first_id = cur.fetchone()[0] + 1
         done = 0
         for recs, links in batches(tenant, gen, count, first_id):
-            if sqlite:
-                cur.execute("BEGIN")
-                cur.executemany(
-                    f"INSERT INTO records ({REC_COLS}) VALUES ({', '.join('?' * 14)})",
-                    [(*r[:9], _sqlite_stamp(r[9]), _sqlite_stamp(r[10]), *r[11:])
-                     for r in recs])
-                cur.executemany(f"INSERT INTO record_links ({LINK_COLS}) "
-                                f"VALUES (?,?,?,?,?,?)", links)
-                cur.execute("COMMIT")
-            else:
-                with cur.copy(f"COPY records ({REC_COLS}) FROM STDIN") as cp:
-                    for r in recs:
-                        cp.write_row(r)
-                with cur.copy(f"COPY record_links ({LINK_COLS}) FROM STDIN") as cp:
-                    for link in links:
-                        cp.write_row(link)
-                cur.connection.commit()
+            write_batch(cur, sqlite, recs, "record_links", LINK_COLS, links)
             done += len(recs)
             n_links += len(links)
             if done % 100_000 < BATCH or done == count:
