@@ -499,3 +499,12 @@ def worker(queues: tuple[str, ...], burst: bool) -> None:
         raise click.ClickException(
             f"cannot reach Redis at CALLBOARD_REDIS_URL: {_one_line(str(e))}") from None
     Worker(list(queues), connection=connection).work(burst=burst)
+
+
+# --- telephony commands (ivr simulate) ---
+
+
+# --- search commands (search reindex) ---
+
+
+# --- import and export commands (import, export, template, bulk delete) ---

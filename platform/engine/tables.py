@@ -187,3 +187,9 @@ assignment_cursors = Table(
     Column("last_user_id", Integer),
     Column("updated_at", Stamp, nullable=False),
 )
+
+# --- telephony (call sessions, queue entries, event ids) ---
+
+# --- knowledge base and search (attachments, favourites, feedback) ---
+
+# --- imports (row ledger for resume and revert) ---

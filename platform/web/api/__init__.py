@@ -10,10 +10,15 @@ def register_api(app: Flask) -> None:
     from . import (  # noqa: F401
         admin,
         agents,
+        imports,
+        jobs,
+        knowledge,
         meta,
         openapi,
         records,
         saved_filters,
+        search,
+        telephony,
         users,
         workflow,
     )

@@ -1,0 +1,1 @@
+"""Excel and CSV: import templates, imports (python-calamine) and exports (openpyxl)."""

@@ -1,0 +1,1 @@
+"""Background jobs: the job table, RQ queues when Redis is set, the inline runner."""

@@ -1,0 +1,1 @@
+"""Search: the backend interface and its Whoosh implementation (knowledge base, records)."""

@@ -1,0 +1,1 @@
+"""The browser UI generated from the runtime model: shell, lists, forms, console."""

@@ -1,0 +1,1 @@
+"""Telephony provider adapters shipped with Callboard: sim, webhook, asterisk."""

@@ -1,0 +1,1 @@
+"""The asterisk telephony provider."""
