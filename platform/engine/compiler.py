@@ -440,7 +440,8 @@ class _Compiler:
                                 self._ghosts("entity", prefix, "fields"))
                 scope.update(part)
                 opened |= part.open_prefixes
-        scope = Scope(scope, open_prefixes=opened)
+        # `lookup.*`: the JSON answer of the call's last http_lookup node (any shape).
+        scope = Scope(scope, open_prefixes=opened | {"lookup."})
         scope["call.digits"] = ex.NameInfo("text")
         out: dict[str, IvrTree] = {}
         seen: dict[str, str] = {}

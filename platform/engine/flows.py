@@ -86,7 +86,7 @@ def compile_settings(loc: Loc, data: Mapping[str, Any]) -> TenantSettings:
         auto_opportunity=bool(data.get("auto_opportunity", False)),
         block_anonymous=bool(data.get("block_anonymous", False)),
         schedules=frozen_map(schedules), departments=frozen_map(departments),
-        queues=frozen_map(queues))
+        queues=frozen_map(queues), telephony=frozen_map(data.get("telephony") or {}))
 
 
 def _schedule(loc: Loc, name: str, spec: Mapping[str, Any]) -> Schedule:

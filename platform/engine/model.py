@@ -278,6 +278,8 @@ class TenantSettings:
     schedules: Mapping[str, Schedule] = field(default_factory=frozen_map)
     departments: Mapping[str, Department] = field(default_factory=frozen_map)
     queues: Mapping[str, Queue] = field(default_factory=frozen_map)
+    # tenant.yaml `telephony:` provider name, secret and provider-specific settings
+    telephony: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)
