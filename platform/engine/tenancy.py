@@ -208,6 +208,29 @@ class TenantStore:
                 raise Conflict("that user or e-mail is already a member of a tenant") from None
         return row
 
+    def update_member(self, tenant_id: int, user_id: int, **changes: Any) -> dict[str, Any]:
+        """Change a member of `tenant_id` (role, active, team, department, extension, name);
+        NotFound when the user is no member of that tenant."""
+        from .access import ROLES
+
+        allowed = {"role", "active", "team", "department", "extension", "name"}
+        changes = {k: v for k, v in changes.items() if k in allowed}
+        errors: dict[str, list[str]] = {}
+        if "role" in changes and changes["role"] not in ROLES:
+            errors["role"] = [f"must be one of {', '.join(ROLES)}"]
+        department = changes.get("department")
+        if department and department not in self.get(tenant_id).model.settings.departments:
+            errors["department"] = [f"no department '{department}' in tenant.yaml"]
+        if errors:
+            raise ValidationFailed(errors)
+        with self.engine.begin() as conn:
+            where = (members.c.user_id == user_id) & (members.c.tenant_id == tenant_id)
+            if conn.execute(select(members.c.user_id).where(where)).first() is None:
+                raise NotFound(f"no user {user_id} in this tenant")
+            if changes:
+                conn.execute(update(members).where(where).values(**changes))
+            return dict(conn.execute(select(members).where(where)).one()._mapping)
+
     def member(self, user_id: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(members).where(members.c.user_id == user_id)).first()

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_jwt_extended import get_jwt_identity, verify_jwt_in_request
 from flask_login import current_user
 
@@ -28,6 +28,7 @@ def resolve_actor() -> None:
         user_id = int(get_jwt_identity())
     elif getattr(current_user, "is_authenticated", False):
         user_id = int(current_user.id)
+        check_csrf()
     if user_id is None:
         raise Unauthorized("not signed in: send Authorization: Bearer TOKEN")
     p = platform()
@@ -39,6 +40,26 @@ def resolve_actor() -> None:
                     member["department"], member["email"])
     g.member = member
     g.records = p.records(g.tenant)
+
+
+def check_csrf() -> None:
+    """A write signed in by the session cookie (the screens) must carry the page's CSRF
+    token (header `X-CSRFToken`, or the form field `csrf_token`): another site can make a
+    browser send the cookie, not the token. Bearer-token callers need none."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or \
+            not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    from flask_wtf.csrf import ValidationError, validate_csrf
+
+    token = request.headers.get("X-CSRFToken") or request.form.get("csrf_token", "")
+    try:
+        validate_csrf(token)
+    except ValidationError as e:
+        raise CsrfFailed(f"{str(e).rstrip('.')}: reload the page and try again") from None
+
+
+class CsrfFailed(ServiceError):
+    status = 403
 
 
 def login_required(fn: F) -> F:

@@ -48,3 +48,19 @@ def create_user(app: Flask, tenant_slug: str, email: str, password: str, role: s
             sm.session.commit()
             raise
         return int(user.id)
+
+
+def update_user(app: Flask, tenant_id: int, user_id: int, **changes: object) -> dict:
+    """Change a member of the tenant (role, active, team, department, extension); a
+    deactivated member can no longer sign in. NotFound for another tenant's user."""
+    with app.app_context():
+        member = platform(app).store.update_member(tenant_id, user_id, **changes)
+        sm = app.appbuilder.sm
+        user = sm.get_user_by_id(user_id)
+        if user is not None:
+            if "active" in changes:
+                user.active = bool(changes["active"])
+            if "role" in changes:
+                user.roles = [sm.find_role(member["role"]) or sm.add_role(member["role"])]
+            sm.session.commit()
+        return member
