@@ -2,8 +2,10 @@
 
 CONTRACT §4: owner and admin see everything in their tenant; a supervisor sees records
 owned by its team's members or by nobody; an agent sees records it owns or nobody owns,
-and for a ticket "owns" also means assignee, creator or watcher. Another tenant's record
-does not exist for anyone. Every query of the record service is built on `scope()`.
+and for a ticket "owns" also means assignee, creator or watcher. The knowledge base is
+shared: agents see published articles (and their own drafts), supervisors every article.
+Another tenant's record does not exist for anyone. Every query of the record service is
+built on `scope()`.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from .tables import members, record_links, records
 ROLES = ("owner", "admin", "supervisor", "agent")
 # Fields that make a user one of a ticket's "owners" for visibility.
 TICKET_PEOPLE = ("assignee", "watchers")
+# Entities shared by the whole tenant, with their own visibility rule (`_knowledge`).
+KNOWLEDGE = ("kb_article", "kb_category")
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ def scope(actor: Actor, entity: str | None) -> ColumnElement[bool]:
         cond.append(entity_is(entity))
     if actor.sees_all:
         return and_(*cond)
+    if entity in KNOWLEDGE:
+        return and_(*cond, _knowledge(actor))
     if actor.role == "agent":
         people = [records.c.owner_id == actor.user_id]
         link_to = record_links.c.to_id == actor.user_id
@@ -96,7 +102,22 @@ def scope(actor: Actor, entity: str | None) -> ColumnElement[bool]:
             link_to)))
     if entity is not None and entity != "ticket":
         ticket_people = false()
-    return and_(*cond, or_(records.c.owner_id.is_(None), *people, ticket_people))
+    owned = or_(records.c.owner_id.is_(None), *people, ticket_people)
+    if entity is None:  # the knowledge base follows its own rule, whoever owns an article
+        return and_(*cond, or_(and_(records.c.entity.notin_(KNOWLEDGE), owned),
+                               and_(records.c.entity.in_(KNOWLEDGE), _knowledge(actor))))
+    return and_(*cond, owned)
+
+
+def _knowledge(actor: Actor) -> ColumnElement[bool]:
+    """The knowledge base is shared by the tenant: everyone sees every category; an agent
+    sees published articles (and the drafts it writes itself), a supervisor every one."""
+    if actor.role == "supervisor":
+        return true()
+    if actor.role != "agent":
+        return false()
+    return or_(records.c.entity == "kb_category", records.c.status == "published",
+               and_(records.c.owner_id == actor.user_id, records.c.owner_id.is_not(None)))
 
 
 def can_delete(actor: Actor, owner_id: int | None) -> bool:

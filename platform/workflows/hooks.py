@@ -23,6 +23,7 @@ from callboard.engine.tenancy import Tenant
 from callboard.engine.values import format_datetime, parse_datetime
 
 from .calendar import add_business_time, add_sla, business_seconds_between
+from .knowledge import KnowledgeHook
 
 
 def _now() -> datetime:
@@ -94,7 +95,7 @@ class CallTicketHook:
 
 
 def default_hooks() -> Sequence[RecordHook]:
-    return (SlaHook(), CallTicketHook())
+    return (SlaHook(), CallTicketHook(), KnowledgeHook())
 
 
 def records_service(engine: Engine, tenant: Tenant, *,

@@ -1,0 +1,256 @@
+"""Keeping the search indexes in step with the records, in every process.
+
+After a write commits, the record service tells its listeners; the `SearchIndexer`
+installed on that database engine (`install()`, called by the web app and the command
+line alike) notes the record in `search_pending` and then drains that table under the
+tenant's one index writer, reading each noted record as it now is in the database (gone
+or deleted: its document is removed). A process that cannot get the writer in time
+leaves its notes for the next writer or search, so no change is lost and the last state
+always wins, whatever the order of the processes.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import Engine, delete, func, insert, select
+
+from callboard.engine.access import scope, system_actor
+from callboard.engine.model import Field, TenantModel
+from callboard.engine.records import Change, on_change
+from callboard.engine.tables import attachments, records, search_pending
+from callboard.engine.tenancy import Tenant, TenantStore
+
+from .backend import Batch, Document, IndexBusy, SearchBackend
+from .extract import html_text
+from .whoosh_backend import WhooshBackend
+
+log = logging.getLogger(__name__)
+
+RECORD_ENTITIES = ("customer", "contact", "ticket")   # the global record search
+KB_ENTITY = "kb_article"
+INDEXED = (*RECORD_ENTITIES, KB_ENTITY)
+WRITE_WAIT = 3.0    # seconds a writing process waits for the index writer (then leaves a note)
+BATCH = 500
+
+Progress = Callable[[int, int], None]
+
+
+class SearchIndexer:
+    """The search indexes of one data dir, fed from the records of one database."""
+
+    def __init__(self, engine: Engine, data_dir: Path, backend: SearchBackend | None = None):
+        self.engine = engine
+        self.data_dir = Path(data_dir)
+        self.backend = backend or WhooshBackend(self.data_dir / "search")
+        self.store = TenantStore(engine)
+
+    # -- the listener ------------------------------------------------------------------
+    def __call__(self, change: Change) -> None:
+        self.hear_all([change])
+
+    def hear_all(self, changes: Iterable[Change]) -> None:
+        """The changes of one committed transaction: noted together, indexed in one go."""
+        by_tenant: dict[int, list[tuple[str, int]]] = {}
+        for change in changes:
+            if change.entity in INDEXED:
+                by_tenant.setdefault(change.tenant_id, []).append((change.entity, change.id))
+        for tenant_id, keys in by_tenant.items():
+            self.touch(tenant_id, keys)
+
+    def touch(self, tenant_id: int, keys: Iterable[tuple[str, int]],
+              wait: float = WRITE_WAIT) -> None:
+        """Note that these records changed, then bring the index up to date."""
+        rows = [{"tenant_id": tenant_id, "entity": e, "record_id": int(i)} for e, i in keys]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert(search_pending), rows)
+        self.drain(tenant_id, wait=wait)
+
+    def pending(self, tenant_id: int) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(search_pending).where(
+                search_pending.c.tenant_id == tenant_id)).scalar_one()
+
+    def drain(self, tenant_id: int, wait: float = WRITE_WAIT) -> bool:
+        """Index every noted record of the tenant; False when another writer kept the index
+        longer than `wait` seconds (it, or the next writer, will do it)."""
+        try:
+            while True:
+                with self.engine.connect() as conn:
+                    noted = conn.execute(select(search_pending).where(
+                        search_pending.c.tenant_id == tenant_id)
+                        .order_by(search_pending.c.id).limit(BATCH)).all()
+                if not noted:
+                    return True
+                with self.backend.writing(tenant_id, timeout=wait) as batch:
+                    # re-read under the writer: another process may have drained meanwhile
+                    with self.engine.connect() as conn:
+                        noted = conn.execute(select(search_pending).where(
+                            search_pending.c.tenant_id == tenant_id)
+                            .order_by(search_pending.c.id).limit(BATCH)).all()
+                    if not noted:
+                        return True
+                    keys = list(dict.fromkeys((r.entity, r.record_id) for r in noted))
+                    self._write(batch, self.tenant(tenant_id), keys)
+                    batch.on_commit(lambda ids=[r.id for r in noted]: self._done(ids))
+        except IndexBusy:
+            return False
+
+    def _done(self, ids: list[int]) -> None:
+        """Forget notes once their documents are committed (still under the writer, so
+        no other process reads them meanwhile)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(search_pending).where(search_pending.c.id.in_(ids)))
+
+    def _forget_until(self, tenant_id: int, mark: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(search_pending).where(
+                search_pending.c.tenant_id == tenant_id, search_pending.c.id <= mark))
+
+    # -- rebuilding --------------------------------------------------------------------
+    def reindex(self, tenant: Tenant, progress: Progress | None = None) -> int:
+        """Rebuild the tenant's index from its records; returns how many were indexed.
+        Writes made meanwhile wait for the writer or are noted and drained at the end."""
+        cond = scope(system_actor(tenant.id), None)
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(records).where(
+                cond, records.c.entity.in_(INDEXED))).scalar_one()
+            mark = conn.execute(select(func.max(search_pending.c.id)).where(
+                search_pending.c.tenant_id == tenant.id)).scalar()
+        done = 0
+        with self.backend.writing(tenant.id, timeout=60.0) as batch:
+            batch.clear()
+            last = 0
+            while True:
+                with self.engine.connect() as conn:
+                    rows = conn.execute(select(records).where(
+                        cond, records.c.entity.in_(INDEXED), records.c.id > last)
+                        .order_by(records.c.id).limit(BATCH)).all()
+                if not rows:
+                    break
+                texts = self._attachment_texts([r.id for r in rows], tenant.id)
+                for row in rows:
+                    batch.add(document(tenant.model, row, texts.get(row.id, "")))
+                last = rows[-1].id
+                done += len(rows)
+                if progress is not None:
+                    progress(done, total)
+            if mark is not None:  # notes older than the scan: their records were read
+                batch.on_commit(lambda: self._forget_until(tenant.id, mark))
+        self.drain(tenant.id)
+        return done
+
+    # -- documents ---------------------------------------------------------------------
+    def tenant(self, tenant_id: int) -> Tenant:
+        """The tenant as it is now (its compiled model is cached by the store)."""
+        return self.store.get(tenant_id)
+
+    def _write(self, batch: Batch, tenant: Tenant, keys: list[tuple[str, int]]) -> None:
+        ids = [i for _, i in keys]
+        with self.engine.connect() as conn:
+            rows = {r.id: r for r in conn.execute(select(records).where(
+                scope(system_actor(tenant.id), None), records.c.id.in_(ids)))}
+        texts = self._attachment_texts(list(rows), tenant.id)
+        for entity, rid in keys:
+            row = rows.get(rid)
+            if row is None or row.entity != entity:
+                batch.delete(entity, rid)
+            else:
+                batch.add(document(tenant.model, row, texts.get(rid, "")))
+
+    def _attachment_texts(self, ids: list[int], tenant_id: int) -> dict[int, str]:
+        if not ids:
+            return {}
+        out: dict[int, list[str]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(select(attachments.c.record_id, attachments.c.text).where(
+                    attachments.c.tenant_id == tenant_id, attachments.c.record_id.in_(ids))
+                    .order_by(attachments.c.id)):
+                if r.text:
+                    out.setdefault(r.record_id, []).append(r.text)
+        return {k: "\n".join(v) for k, v in out.items()}
+
+
+def document(model: TenantModel, row: Any, attachment_text: str = "") -> Document:
+    """The search document of a record row."""
+    data: Mapping[str, Any] = row.data or {}
+    if row.entity == KB_ENTITY:
+        return Document(row.entity, row.id, title=str(data.get("title") or row.title or ""),
+                        keywords=str(data.get("keywords") or ""),
+                        body=html_text(str(data.get("body") or "")),
+                        attachments=attachment_text, category=_int(data.get("category")))
+    fields = model.ticket_fields(data.get("type")) if row.entity == "ticket" else \
+        model.entities[row.entity].fields if row.entity in model.entities else ()
+    keys: list[str] = []
+    body: list[str] = []
+    region = model.settings.phone_region
+    for field in fields:
+        value = data.get(field.name)
+        if value in (None, "", []):
+            continue
+        if field.type == "phone":
+            keys.extend(_phone_forms(value, region))
+        elif field.type == "email":
+            keys.extend(str(v) for v in _as_list(value))
+        elif field.search:
+            body.append(_text(field, value))
+    return Document(row.entity, row.id, title=row.title or "", keywords=" ".join(keys),
+                    body="\n".join(b for b in body if b), attachments=attachment_text)
+
+
+def _text(field: Field, value: Any) -> str:
+    if field.type == "longtext" and isinstance(value, str) and "<" in value:
+        return html_text(value)
+    return " ".join(str(v) for v in _as_list(value) if not isinstance(v, dict))
+
+
+def _phone_forms(value: Any, region: str) -> list[str]:
+    """A stored E.164 number as it is typed: +84901234567 -> 84901234567 0901234567."""
+    out = []
+    for number in _as_list(value):
+        text = str(number)
+        out.append(text.lstrip("+"))
+        try:
+            parsed = phonenumbers.parse(text, region)
+            national = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+            out.append("".join(c for c in national if c.isdigit()))
+        except phonenumbers.NumberParseException:
+            pass
+    return out
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+_install_lock = threading.Lock()
+_ON_ENGINE = "_callboard_indexers"  # kept on the engine: they go when it goes
+
+
+def install(engine: Engine, data_dir: Path) -> SearchIndexer:
+    """The indexer of `data_dir` for writes through `engine`, listening from now on
+    (once per engine and data dir). The web app, the command line and job workers call it
+    so that every write is indexed, whichever process makes it."""
+    path = Path(data_dir).resolve()
+    with _install_lock:
+        per_engine: dict[Path, SearchIndexer] | None = getattr(engine, _ON_ENGINE, None)
+        if per_engine is None:
+            per_engine = {}
+            setattr(engine, _ON_ENGINE, per_engine)
+        indexer = per_engine.get(path)
+        if indexer is None:
+            indexer = per_engine[path] = SearchIndexer(engine, path)
+            on_change(indexer, engine=engine)
+        return indexer

@@ -1,0 +1,341 @@
+"""The Whoosh implementation of the search backend, under `<data dir>/search`.
+
+Each tenant has a folder `tenant-<id>` holding two Whoosh indexes: `kb` (knowledge-base
+articles) and `records` (customers, contacts, tickets), so a knowledge-base search never
+filters out records and the other way round.
+
+One writer per tenant at a time, across threads and processes: an in-process lock, then an
+flock on `tenant-<id>/writer.lock`, waited for up to a timeout; Whoosh's own write locks
+sit behind it. Queries AND their terms over one weighted text field (see `schema`);
+scores are BM25; highlights are computed only for the hits the caller may see.
+"""
+from __future__ import annotations
+
+import fcntl
+import heapq
+import math
+import os
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from whoosh import index, scoring
+from whoosh.fields import ID, STORED, TEXT, Schema
+from whoosh.query import And, ConstantScoreQuery, Every, Or, Query, Term
+from whoosh.writing import CLEAR, LockError
+
+from .analysis import SearchAnalyzer, Weighted, terms
+from .backend import (
+    BOOSTS,
+    TEXT_FIELDS,
+    Batch,
+    Document,
+    Hit,
+    IndexBusy,
+    Results,
+    SearchBackend,
+    Visible,
+)
+from .highlight import highlight
+
+MAX_TEXT = 200_000  # characters of one field kept in the index (attachments can be long)
+K1 = 1.2
+
+
+class _SaturatedScorer(scoring.BaseScorer):
+    """idf × tf·(k1+1)/(tf+k1): BM25 without length normalisation (B = 0). The weighted
+    tf already puts a title above a body, and leaving out the per-document length lookup
+    makes scoring several times cheaper in Whoosh (pure Python); block quality is kept,
+    so a top-10 search skips blocks that cannot enter it."""
+
+    def __init__(self, idf: float, max_weight: float):
+        self.idf = idf
+        self._max = self._sat(max_weight) * idf
+
+    @staticmethod
+    def _sat(weight: float) -> float:
+        return weight * (K1 + 1) / (weight + K1)
+
+    def supports_block_quality(self) -> bool:
+        return True
+
+    def score(self, matcher: Any) -> float:
+        return self._sat(matcher.weight()) * self.idf
+
+    def max_quality(self) -> float:
+        return self._max
+
+    def block_quality(self, matcher: Any) -> float:
+        return self._sat(matcher.block_max_weight()) * self.idf
+
+
+class SaturatedTf(scoring.WeightingModel):
+    """The weighting of every search (see _SaturatedScorer)."""
+
+    def scorer(self, searcher: Any, fieldname: str, text: bytes, qf: int = 1) -> Any:
+        top = searcher.get_parent()  # statistics of the whole index, not one segment
+        n = top.doc_count_all()
+        df = top.doc_frequency(fieldname, text)
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return _SaturatedScorer(idf, top.term_info(fieldname, text).max_weight())
+
+
+WEIGHTING = SaturatedTf()
+COLLECTIONS = ("kb", "records")
+# The entities each collection holds: asking for all of them needs no entity filter.
+UNFILTERED = {"kb": {"kb_article"}, "records": {"customer", "contact", "ticket"}}
+
+
+def collection(entity: str) -> str:
+    """The index an entity's documents live in."""
+    return "kb" if entity == "kb_article" else "records"
+
+
+def schema() -> Schema:
+    """One indexed field, `text`, made of the weighted parts of a document (a word of the
+    title weighs BOOSTS["title"] in the term frequency BM25 scores, one of the body
+    BOOSTS["body"]…): one posting list per term, so an AND of terms is an intersection.
+    The parts are stored as they are, for highlights."""
+    stored = {name: STORED() for name in TEXT_FIELDS}
+    return Schema(key=ID(unique=True, stored=True), entity=ID(stored=True), category=ID(),
+                  text=TEXT(analyzer=SearchAnalyzer(), phrase=False), **stored)
+
+
+def key(entity: str, record_id: int) -> str:
+    return f"{entity}:{record_id}"
+
+
+class _WhooshBatch(Batch):
+    """Writers opened on first use, per collection, under the tenant's writer lock."""
+
+    def __init__(self, backend: WhooshBackend, tenant_id: int, timeout: float):
+        super().__init__()
+        self.backend, self.tenant_id, self.timeout = backend, tenant_id, timeout
+        self.writers: dict[str, Any] = {}
+        self.cleared: set[str] = set()
+
+    def writer(self, name: str) -> Any:
+        if name not in self.writers:
+            ix = self.backend._index(self.tenant_id, name)
+            try:
+                self.writers[name] = ix.writer(timeout=max(self.timeout, 1.0), delay=0.02)
+            except LockError:
+                raise IndexBusy(f"the search index of tenant {self.tenant_id} is busy"
+                                ) from None
+        return self.writers[name]
+
+    def add(self, doc: Document) -> None:
+        parts = {name: unicodedata.normalize("NFC", getattr(doc, name) or "")[:MAX_TEXT]
+                 for name in TEXT_FIELDS}
+        self.writer(collection(doc.entity)).update_document(
+            key=key(doc.entity, doc.id), entity=doc.entity,
+            category=str(doc.category) if doc.category is not None else "",
+            text=Weighted([(parts[n], BOOSTS[n]) for n in TEXT_FIELDS if parts[n]]),
+            **parts)
+
+    def delete(self, entity: str, record_id: int) -> None:
+        self.writer(collection(entity)).delete_by_term("key", key(entity, record_id))
+
+    def clear(self) -> None:
+        for name in COLLECTIONS:
+            self.cleared.add(name)
+            self.writer(name).delete_by_query(Every())
+
+    def commit(self) -> None:
+        for name, writer in self.writers.items():
+            writer.commit(mergetype=CLEAR) if name in self.cleared else writer.commit()
+
+    def cancel(self) -> None:
+        for writer in self.writers.values():
+            writer.cancel()
+
+
+class WhooshBackend(SearchBackend):
+    """Whoosh indexes under `root` (normally `<data dir>/search`)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._indexes: dict[tuple[int, str], Any] = {}
+        self._searchers: dict[tuple[int, str], Any] = {}
+        self._locks: dict[Any, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # -- opening -----------------------------------------------------------------------
+    def path(self, tenant_id: int) -> Path:
+        return self.root / f"tenant-{int(tenant_id)}"
+
+    def _index(self, tenant_id: int, name: str) -> Any:
+        ix = self._indexes.get((tenant_id, name))
+        if ix is not None:
+            return ix
+        with self._guard:
+            ix = self._indexes.get((tenant_id, name))
+            if ix is None:
+                ix = self._open_or_create(self.path(tenant_id), name)
+                self._indexes[(tenant_id, name)] = ix
+            return ix
+
+    @staticmethod
+    def _open_or_create(folder: Path, name: str) -> Any:
+        path = folder / name
+        path.mkdir(parents=True, exist_ok=True)
+        with open(folder / "create.lock", "w") as guard:  # one creator across processes
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            if index.exists_in(str(path)):
+                return index.open_dir(str(path))
+            return index.create_in(str(path), schema())
+
+    def _lock(self, *key: Any) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    # -- writing -----------------------------------------------------------------------
+    @contextmanager
+    def writing(self, tenant_id: int, timeout: float = 5.0) -> Iterator[Batch]:
+        lock = self._lock("write", tenant_id)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        if not (lock.acquire(timeout=timeout) if timeout > 0 else lock.acquire(False)):
+            raise IndexBusy(f"the search index of tenant {tenant_id} is busy")
+        try:
+            folder = self.path(tenant_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / "writer.lock", os.O_CREAT | os.O_WRONLY, 0o644)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise IndexBusy(f"the search index of tenant {tenant_id} is "
+                                            f"busy") from None
+                        time.sleep(0.01)
+                batch = _WhooshBatch(self, tenant_id, timeout)
+                try:
+                    yield batch
+                except BaseException:
+                    batch.cancel()
+                    raise
+                batch.commit()
+                for fn in batch.after_commit:
+                    fn()
+            finally:
+                os.close(fd)  # releases the flock
+        finally:
+            lock.release()
+
+    def count(self, tenant_id: int) -> int:
+        total = 0
+        for name in COLLECTIONS:
+            with self._searcher(tenant_id, name) as searcher:
+                total += searcher.doc_count()
+        return total
+
+    # -- searching ---------------------------------------------------------------------
+    def query(self, text: str) -> Query | None:
+        """Every term of `text` (an AND), or None when it has no terms."""
+        words = list(dict.fromkeys(terms(text)))
+        if not words:
+            return None
+        return And([Term("text", w) for w in words])
+
+    @contextmanager
+    def _searcher(self, tenant_id: int, name: str) -> Iterator[Any]:
+        """The collection's searcher, kept open and replaced when the index changed."""
+        with self._lock("read", tenant_id, name):
+            searcher = self._searchers.get((tenant_id, name))
+            if searcher is not None and not searcher.up_to_date():
+                # a new searcher, not refresh(): a reused segment reader keeps the old
+                # deletions
+                searcher.close()
+                searcher = None
+            if searcher is None:
+                searcher = self._index(tenant_id, name).searcher(weighting=WEIGHTING)
+                self._searchers[(tenant_id, name)] = searcher
+            yield searcher
+
+    def search(self, tenant_id: int, text: str, *, entities: Iterable[str],
+               categories: Iterable[int] | None = None, limit: int = 20,
+               visible: Visible | None = None, window: int = 1000,
+               highlight: bool = True) -> Results:
+        q = self.query(text)
+        entities = sorted(set(entities))
+        if q is None or not entities:
+            return Results([], 0)
+        restrict: list[Query] = []
+        if categories is not None:
+            cats = [Term("category", str(c)) for c in categories]
+            if not cats:
+                return Results([], 0)
+            restrict.append(ConstantScoreQuery(Or(cats), 0.0))
+        by_collection: dict[str, list[str]] = {}
+        for entity in entities:
+            by_collection.setdefault(collection(entity), []).append(entity)
+        hits: list[Hit] = []
+        total = 0
+        words = set(terms(text))
+        for name, names in by_collection.items():
+            extra = list(restrict)
+            if set(names) != UNFILTERED[name]:  # only some of the collection's entities
+                extra.append(ConstantScoreQuery(Or([Term("entity", e) for e in names]), 0.0))
+            found = self._search_one(tenant_id, name, And([q, *extra]) if extra else q,
+                                     limit, visible, window, words if highlight else None)
+            hits.extend(found.hits)
+            total += found.total
+        if len(by_collection) > 1:
+            hits = heapq.nlargest(limit, hits, key=lambda h: h.score)
+        return Results(hits, total)
+
+    def _search_one(self, tenant_id: int, name: str, q: Query, limit: int,
+                    visible: Visible | None, window: int, words: set[str] | None) -> Results:
+        """The best `limit` visible hits of one collection. Candidates are fetched in a
+        growing window (3× the limit first, up to `window`) until enough are visible;
+        `total` is exact when every match was a candidate, else estimated from the share
+        of visible candidates."""
+        size = min(max(limit * 3, 30), window) if visible else limit
+        with self._searcher(tenant_id, name) as searcher:
+            while True:
+                found = searcher.search(q, limit=size)
+                keys = []
+                for hit in found:
+                    entity, _, rid = hit["key"].partition(":")
+                    keys.append((entity, int(rid), hit))
+                allowed = visible([(e, i) for e, i, _ in keys]) if visible else None
+                shown = [(e, i, h) for e, i, h in keys
+                         if allowed is None or (e, i) in allowed]
+                complete = found.scored_length() < size
+                if len(shown) >= limit or complete or size >= window:
+                    break
+                size = min(size * 4, window)
+            if complete:
+                total = len(shown)
+            else:
+                share = len(shown) / max(1, len(keys))
+                total = max(len(shown), round(found.estimated_length() * share))
+            hits = [Hit(e, i, round(float(h.score), 4),
+                        _highlights(h.fields(), words) if words else {})
+                    for e, i, h in shown[:limit]]
+        return Results(hits, total)
+
+    def close(self) -> None:
+        with self._guard:
+            for searcher in self._searchers.values():
+                searcher.close()
+            self._searchers.clear()
+            for ix in self._indexes.values():
+                ix.close()
+            self._indexes.clear()
+
+
+def _highlights(stored: dict[str, Any], words: set[str]) -> dict[str, str]:
+    """The best fragments of each stored part where the query's words occur."""
+    out = {}
+    for name in TEXT_FIELDS:
+        fragment = highlight(stored.get(name) or "", words)
+        if fragment:
+            out[name] = fragment
+    return out
