@@ -29,13 +29,19 @@ RESERVED = {"q", "sort", "page", "per_page", "view", "format", "fields"}
 MAX_PER_PAGE = 500
 MAX_PAGE = 2**31 - 1
 BUILTIN = {
-    "id": Field("id", "integer", Label.of("ID"), system=True),
-    "owner": Field("owner", "user", Label.of("Owner"), system=True),
-    "created_by": Field("created_by", "user", Label.of("Created by"), system=True),
-    "updated_by": Field("updated_by", "user", Label.of("Updated by"), system=True),
-    "created_at": Field("created_at", "datetime", Label.of("Created"), system=True),
-    "updated_at": Field("updated_at", "datetime", Label.of("Updated"), system=True),
-    "title": Field("title", "text", Label.of("Title"), system=True),
+    "id": Field("id", "integer", Label.of({"en": "ID", "vi": "Mã", "zh": "编号"}), system=True),
+    "owner": Field("owner", "user", Label.of(
+        {"en": "Owner", "vi": "Người phụ trách", "zh": "负责人"}), system=True),
+    "created_by": Field("created_by", "user", Label.of(
+        {"en": "Created by", "vi": "Người tạo", "zh": "创建人"}), system=True),
+    "updated_by": Field("updated_by", "user", Label.of(
+        {"en": "Updated by", "vi": "Người cập nhật", "zh": "更新人"}), system=True),
+    "created_at": Field("created_at", "datetime", Label.of(
+        {"en": "Created", "vi": "Ngày tạo", "zh": "创建时间"}), system=True),
+    "updated_at": Field("updated_at", "datetime", Label.of(
+        {"en": "Updated", "vi": "Cập nhật lúc", "zh": "更新时间"}), system=True),
+    "title": Field("title", "text", Label.of({"en": "Title", "vi": "Tiêu đề", "zh": "标题"}),
+                   system=True),
 }
 NOT_NULL = {"id", "created_at", "updated_at", "title"}  # columns that never hold NULL
 COLUMNS = {"id": records.c.id, "owner": records.c.owner_id, "created_by": records.c.created_by,
