@@ -130,11 +130,13 @@
   /* ---- simulate a call (owner, admin, supervisor) */
   var sim = document.getElementById("cb-sim-form");
   if (sim) {
-    var callId = null, log = document.getElementById("cb-sim-log");
+    var callId = null, seq = 0, log = document.getElementById("cb-sim-log");
     var send = function (kind) {
-      if (kind === "incoming" || !callId) callId = "sim-" + Date.now().toString(36);
+      if (kind === "incoming" || !callId) { callId = "sim-" + Date.now().toString(36); seq = 0; }
       var v = function (id) { return document.getElementById(id).value.trim(); };
-      var body = { event: "call." + kind, call_id: callId, event_id: callId + "-" + kind };
+      // Every press is a new event: a second digits press must not read as a repeat.
+      seq += 1;
+      var body = { event: "call." + kind, call_id: callId, event_id: callId + "-" + seq };
       if (kind === "incoming") { body.from = v("sim-from"); body.to = v("sim-to"); }
       if (kind === "digits") body.digits = v("sim-digits");
       if (kind === "ringing" || kind === "answered") body.agent = v("sim-agent");
