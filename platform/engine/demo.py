@@ -197,6 +197,7 @@ class _Seeder:
         self._notes(customers, tickets)
         self._contracts(customers, business)
         self._orders(customers)
+        self._knowledge()
 
     def _person(self, i: int) -> dict[str, Any]:
         rng = self.rng
@@ -329,6 +330,39 @@ class _Seeder:
                 "order_date": (self.today - timedelta(days=days_ago)).isoformat(),
                 "lines": [{"product": p, "qty": q, "price": c} for p, q, c in lines],
                 "total": sum(q * c for _, q, c in lines)})
+
+    def _knowledge(self) -> None:
+        """A small knowledge base: categories, published answers agents can search while
+        they talk (in Vietnamese, English and Chinese), and one draft still in review."""
+        billing = self.create("kb_category", {"name": "Hóa đơn & thanh toán"})
+        service = self.create("kb_category", {"name": "Dịch vụ cấp nước"})
+        refunds = self.create("kb_category", {
+            "name": "Hoàn tiền", "parent": billing["id"] if billing else None})
+        articles = [
+            (billing, "Cách tra cứu hóa đơn tiền nước hằng tháng",
+             "hóa đơn, tra cứu, danh bộ",
+             "<p>Khách hàng đọc <b>mã danh bộ</b> in trên hóa đơn; điện thoại viên tra cứu "
+             "số tiền, kỳ hóa đơn và hạn thanh toán trên màn hình khách hàng.</p>", True),
+            (refunds, "Hoàn tiền khi thanh toán trùng hóa đơn", "hoàn tiền, thanh toán trùng",
+             "<p>Ghi phiếu khiếu nại loại <i>Hóa đơn</i>, chuyển phòng Kế toán; tiền được "
+             "hoàn trong 5 ngày làm việc.</p>", True),
+            (service, "Báo sự cố mất nước, rò rỉ đường ống", "mất nước, rò rỉ, sự cố",
+             "<p>Hỏi địa chỉ, thời điểm mất nước; tạo phiếu Sự cố và chuyển phòng Kỹ "
+             "thuật. Rò rỉ lớn: ưu tiên khẩn.</p>", True),
+            (refunds, "如何申请退款 (refund requests from Chinese-speaking customers)",
+             "退款, refund", "<p>客户重复缴费时，请登记投诉工单并转财务部门处理。</p>", True),
+            (service, "Change of meter owner (draft)", "meter, transfer, owner",
+             "<p>Steps to move a water contract to a new owner: ID card, sale contract, "
+             "final meter reading.</p>", False),
+        ]
+        for category, title, keywords, body, published in articles:
+            article = self.create("kb_article", {
+                "title": title, "keywords": keywords, "body": body,
+                "category": category["id"] if category else None})
+            if article and published:
+                self.service.update(self.actor, "kb_article", article["id"],
+                                    {"status": "published"}, action="publish",
+                                    allow={"status"}, conn=self.conn)
 
     # -- helpers -----------------------------------------------------------------------
     def create(self, entity: str, values: dict[str, Any]) -> dict[str, Any] | None:

@@ -323,7 +323,9 @@ def test_seed_demo_creates_what_it_says(engine: Engine, water: Tenant,
     assert result["failed"] == []
     created = result["created"]
     assert set(created) == {"company", "customer", "contact", "ticket", "note", "contract",
-                            "order"}
+                            "order", "kb_category", "kb_article"}
+    articles = _all(RecordService(engine, water), "kb_article")
+    assert sorted(a["status"] for a in articles) == ["draft"] + ["published"] * 4
     service = RecordService(engine, water)
     for entity, count in created.items():
         assert len(_all(service, entity)) == count, entity
