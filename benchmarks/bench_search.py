@@ -8,9 +8,12 @@ terms joined by spaces. Both rank with BM25 and the same field weights and AND e
 query term.
 
 Measured: index rate (documents/s, analysis included for both) and query latency p50/p95
-per query kind, Whoosh and FTS5 interleaved query by query.
+per query kind, Whoosh and FTS5 interleaved query by query. The Whoosh backend keeps
+decoded postings of common terms in memory (`--cache-mb`; 0 makes every query cold);
+`--reuse` queries the indexes an earlier run left in `--dir` without rebuilding them.
 
-    python benchmarks/bench_search.py --articles 50000 --queries 200
+    python benchmarks/bench_search.py --articles 50000 --queries 200 --dir /tmp/bs50k
+    python benchmarks/bench_search.py --articles 50000 --dir /tmp/bs50k --reuse --cache-mb 0
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from callboard.search.analysis import fold, terms
 from callboard.search.backend import BOOSTS, TEXT_FIELDS, Document
+from callboard.search.matching import CACHE_BYTES
 from callboard.search.whoosh_backend import WhooshBackend
 
 TENANT = 1
@@ -170,12 +174,38 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def index_both(backend: WhooshBackend, fts_path: Path, docs: list[Document]) -> None:
+    """Index `docs` into Whoosh (one writer) and FTS5, printing rates and sizes."""
+    t = time.perf_counter()
+    with backend.writing(TENANT, timeout=60) as batch:
+        for doc in docs:
+            batch.add(doc)
+    whoosh_s = time.perf_counter() - t
+    size = sum(f.stat().st_size for f in backend.root.rglob("*") if f.is_file())
+    print(f"whoosh: indexed {len(docs)} in {whoosh_s:.1f}s = {len(docs) / whoosh_s:.0f} docs/s, "
+          f"{size / 2**20:.0f} MB; load {os.getloadavg()[0]:.1f}")
+    fts_path.unlink(missing_ok=True)
+    conn = fts_create(fts_path)
+    t = time.perf_counter()
+    with conn:
+        conn.executemany("INSERT INTO kb(rowid, title, keywords, body, attachments) "
+                         "VALUES (?, ?, ?, ?, ?)", (fts_row(d) for d in docs))
+    fts_s = time.perf_counter() - t
+    print(f"fts5:   indexed {len(docs)} in {fts_s:.1f}s = {len(docs) / fts_s:.0f} docs/s, "
+          f"{fts_path.stat().st_size / 2**20:.0f} MB (analysis included)")
+    conn.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--articles", type=int, default=50000)
     ap.add_argument("--queries", type=int, default=200, help="per query kind")
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp one)")
+    ap.add_argument("--cache-mb", type=float, default=CACHE_BYTES / 2**20,
+                    help="Whoosh backend's cache of decoded postings (0: every query cold)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="query the indexes a previous run left in --dir, same options")
     args = ap.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="bench_search_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -189,26 +219,17 @@ def main() -> None:
     print(f"generated in {time.perf_counter() - t:.1f}s; ~{words:.0f} terms per article; "
           f"load {os.getloadavg()[0]:.1f}")
 
-    backend = WhooshBackend(work / "whoosh")
-    t = time.perf_counter()
-    with backend.writing(TENANT, timeout=60) as batch:
-        for doc in docs:
-            batch.add(doc)
-    whoosh_s = time.perf_counter() - t
-    size = sum(f.stat().st_size for f in (work / "whoosh").rglob("*") if f.is_file())
-    print(f"whoosh: indexed {len(docs)} in {whoosh_s:.1f}s = {len(docs) / whoosh_s:.0f} docs/s, "
-          f"{size / 2**20:.0f} MB; load {os.getloadavg()[0]:.1f}")
-
+    backend = WhooshBackend(work / "whoosh", cache_bytes=int(args.cache_mb * 2**20))
     fts_path = work / "fts.db"
-    fts_path.unlink(missing_ok=True)
-    conn = fts_create(fts_path)
-    t = time.perf_counter()
-    with conn:
-        conn.executemany("INSERT INTO kb(rowid, title, keywords, body, attachments) "
-                         "VALUES (?, ?, ?, ?, ?)", (fts_row(d) for d in docs))
-    fts_s = time.perf_counter() - t
-    print(f"fts5:   indexed {len(docs)} in {fts_s:.1f}s = {len(docs) / fts_s:.0f} docs/s, "
-          f"{fts_path.stat().st_size / 2**20:.0f} MB (analysis included)")
+    if args.reuse:
+        conn = sqlite3.connect(fts_path)
+        counts = (backend.count(TENANT), conn.execute("SELECT count(*) FROM kb").fetchone()[0])
+        if counts != (len(docs), len(docs)):
+            raise SystemExit(f"--reuse: {work} holds {counts} documents, not {len(docs)}")
+        print(f"reusing the indexes in {work}")
+    else:
+        index_both(backend, fts_path, docs)
+        conn = sqlite3.connect(fts_path)
 
     print(f"\nquery latency in ms, {args.queries} queries per kind, 10 best, interleaved; "
           "whoosh 'api' = the /kb/search path: 1000-hit window for the visibility filter, "
@@ -240,7 +261,8 @@ def main() -> None:
               f"{pct(tw, 50):>7.1f}/{pct(tw, 95):<8.1f} {pct(ta, 50):>7.1f}/{pct(ta, 95):<8.1f} "
               f"{pct(tf, 50):>7.1f}/{pct(tf, 95):<8.1f} {pct(tw, 95) / pct(tf, 95):>8.1f}x "
               f"{statistics.mean(agree):>7.0%}")
-    print(f"load {os.getloadavg()[0]:.1f}")
+    print(f"load {os.getloadavg()[0]:.1f}; postings cache "
+          f"{backend._postings.used / 2**20:.0f} of {args.cache_mb:.0f} MB")
     backend.close()
     conn.close()
 

@@ -6,14 +6,15 @@ filters out records and the other way round.
 
 One writer per tenant at a time, across threads and processes: an in-process lock, then an
 flock on `tenant-<id>/writer.lock`, waited for up to a timeout; Whoosh's own write locks
-sit behind it. Queries AND their terms over one weighted text field (see `schema`);
-scores are BM25; highlights are computed only for the hits the caller may see.
+sit behind it. Queries AND their terms over one weighted text field (see `schema`),
+evaluated over cached, decoded posting lists (matching.py) rather than Whoosh's
+pure-Python matchers; scores are BM25 without length normalisation; highlights are
+computed only for the hits the caller may see.
 """
 from __future__ import annotations
 
 import fcntl
 import heapq
-import math
 import os
 import threading
 import time
@@ -25,7 +26,7 @@ from typing import Any
 
 from whoosh import index, scoring
 from whoosh.fields import ID, STORED, TEXT, Schema
-from whoosh.query import And, ConstantScoreQuery, Every, Or, Query, Term
+from whoosh.query import And, Every, Query, Term
 from whoosh.writing import CLEAR, LockError
 
 from .analysis import SearchAnalyzer, Weighted, terms
@@ -41,47 +42,40 @@ from .backend import (
     Visible,
 )
 from .highlight import highlight
+from .matching import CACHE_BYTES, PostingCache, idf, saturate, search_and
 
 MAX_TEXT = 200_000  # characters of one field kept in the index (attachments can be long)
-K1 = 1.2
 
 
 class _SaturatedScorer(scoring.BaseScorer):
-    """idf × tf·(k1+1)/(tf+k1): BM25 without length normalisation (B = 0). The weighted
-    tf already puts a title above a body, and leaving out the per-document length lookup
-    makes scoring several times cheaper in Whoosh (pure Python); block quality is kept,
-    so a top-10 search skips blocks that cannot enter it."""
+    """idf × tf·(k1+1)/(tf+k1): BM25 without length normalisation (B = 0), the weighted
+    tf putting a title above a body. Searches score in matching.py with the same formula;
+    this scorer gives Whoosh's own queries (`query()`) the same scores."""
 
     def __init__(self, idf: float, max_weight: float):
         self.idf = idf
-        self._max = self._sat(max_weight) * idf
-
-    @staticmethod
-    def _sat(weight: float) -> float:
-        return weight * (K1 + 1) / (weight + K1)
+        self._max = saturate(max_weight) * idf
 
     def supports_block_quality(self) -> bool:
         return True
 
     def score(self, matcher: Any) -> float:
-        return self._sat(matcher.weight()) * self.idf
+        return saturate(matcher.weight()) * self.idf
 
     def max_quality(self) -> float:
         return self._max
 
     def block_quality(self, matcher: Any) -> float:
-        return self._sat(matcher.block_max_weight()) * self.idf
+        return saturate(matcher.block_max_weight()) * self.idf
 
 
 class SaturatedTf(scoring.WeightingModel):
-    """The weighting of every search (see _SaturatedScorer)."""
+    """The weighting of Whoosh searchers (see _SaturatedScorer)."""
 
     def scorer(self, searcher: Any, fieldname: str, text: bytes, qf: int = 1) -> Any:
         top = searcher.get_parent()  # statistics of the whole index, not one segment
-        n = top.doc_count_all()
-        df = top.doc_frequency(fieldname, text)
-        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-        return _SaturatedScorer(idf, top.term_info(fieldname, text).max_weight())
+        return _SaturatedScorer(idf(top.doc_count_all(), top.doc_frequency(fieldname, text)),
+                                top.term_info(fieldname, text).max_weight())
 
 
 WEIGHTING = SaturatedTf()
@@ -155,13 +149,15 @@ class _WhooshBatch(Batch):
 
 
 class WhooshBackend(SearchBackend):
-    """Whoosh indexes under `root` (normally `<data dir>/search`)."""
+    """Whoosh indexes under `root` (normally `<data dir>/search`); up to `cache_bytes` of
+    decoded postings kept in memory between queries (see matching.py)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, cache_bytes: int = CACHE_BYTES):
         self.root = Path(root)
         self._indexes: dict[tuple[int, str], Any] = {}
         self._searchers: dict[tuple[int, str], Any] = {}
         self._locks: dict[Any, threading.Lock] = {}
+        self._postings = PostingCache(cache_bytes)
         self._guard = threading.Lock()
 
     # -- opening -----------------------------------------------------------------------
@@ -237,7 +233,9 @@ class WhooshBackend(SearchBackend):
 
     # -- searching ---------------------------------------------------------------------
     def query(self, text: str) -> Query | None:
-        """Every term of `text` (an AND), or None when it has no terms."""
+        """Every term of `text` as a Whoosh And (None when it has no terms): what a search
+        matches and scores, in Whoosh's own form, for checks and ad-hoc use; `search`
+        evaluates it with matching.py."""
         words = list(dict.fromkeys(terms(text)))
         if not words:
             return None
@@ -262,52 +260,54 @@ class WhooshBackend(SearchBackend):
                categories: Iterable[int] | None = None, limit: int = 20,
                visible: Visible | None = None, window: int = 1000,
                highlight: bool = True) -> Results:
-        q = self.query(text)
+        words = list(dict.fromkeys(terms(text)))
         entities = sorted(set(entities))
-        if q is None or not entities:
+        if not words or not entities:
             return Results([], 0)
-        restrict: list[Query] = []
+        restrict: list[tuple[str, list[str]]] = []
         if categories is not None:
-            cats = [Term("category", str(c)) for c in categories]
+            cats = [str(c) for c in categories]
             if not cats:
                 return Results([], 0)
-            restrict.append(ConstantScoreQuery(Or(cats), 0.0))
+            restrict.append(("category", cats))
         by_collection: dict[str, list[str]] = {}
         for entity in entities:
             by_collection.setdefault(collection(entity), []).append(entity)
         hits: list[Hit] = []
         total = 0
-        words = set(terms(text))
         for name, names in by_collection.items():
             extra = list(restrict)
             if set(names) != UNFILTERED[name]:  # only some of the collection's entities
-                extra.append(ConstantScoreQuery(Or([Term("entity", e) for e in names]), 0.0))
-            found = self._search_one(tenant_id, name, And([q, *extra]) if extra else q,
-                                     limit, visible, window, words if highlight else None)
+                extra.append(("entity", names))
+            found = self._search_one(tenant_id, name, words, extra, limit, visible, window,
+                                     set(words) if highlight else None)
             hits.extend(found.hits)
             total += found.total
         if len(by_collection) > 1:
             hits = heapq.nlargest(limit, hits, key=lambda h: h.score)
         return Results(hits, total)
 
-    def _search_one(self, tenant_id: int, name: str, q: Query, limit: int,
-                    visible: Visible | None, window: int, words: set[str] | None) -> Results:
-        """The best `limit` visible hits of one collection. Candidates are fetched in a
-        growing window (3× the limit first, up to `window`) until enough are visible;
-        `total` is exact when every match was a candidate, else estimated from the share
-        of visible candidates."""
+    def _search_one(self, tenant_id: int, name: str, words: list[str],
+                    restrict: list[tuple[str, list[str]]], limit: int,
+                    visible: Visible | None, window: int, highlight: set[str] | None
+                    ) -> Results:
+        """The best `limit` visible hits of one collection. Every match is scored (see
+        matching.py); the best are shown to the `visible` filter in a growing window (3×
+        the limit first, up to `window`) until enough are visible; `total` is exact when
+        every match was a candidate, else estimated from the share of visible ones."""
         size = min(max(limit * 3, 30), window) if visible else limit
         with self._searcher(tenant_id, name) as searcher:
+            ranked = search_and(searcher, self._postings, (tenant_id, name), "text", words,
+                                restrict)
             while True:
-                found = searcher.search(q, limit=size)
                 keys = []
-                for hit in found:
-                    entity, _, rid = hit["key"].partition(":")
-                    keys.append((entity, int(rid), hit))
-                allowed = visible([(e, i) for e, i, _ in keys]) if visible else None
-                shown = [(e, i, h) for e, i, h in keys
-                         if allowed is None or (e, i) in allowed]
-                complete = found.scored_length() < size
+                for score, doc in ranked.top(size):
+                    stored = searcher.stored_fields(doc)
+                    entity, _, rid = stored["key"].partition(":")
+                    keys.append((entity, int(rid), score, stored))
+                allowed = visible([(e, i) for e, i, _, _ in keys]) if visible else None
+                shown = [k for k in keys if allowed is None or (k[0], k[1]) in allowed]
+                complete = len(keys) >= len(ranked)
                 if len(shown) >= limit or complete or size >= window:
                     break
                 size = min(size * 4, window)
@@ -315,10 +315,10 @@ class WhooshBackend(SearchBackend):
                 total = len(shown)
             else:
                 share = len(shown) / max(1, len(keys))
-                total = max(len(shown), round(found.estimated_length() * share))
-            hits = [Hit(e, i, round(float(h.score), 4),
-                        _highlights(h.fields(), words) if words else {})
-                    for e, i, h in shown[:limit]]
+                total = max(len(shown), round(len(ranked) * share))
+            hits = [Hit(e, i, round(float(score), 4),
+                        _highlights(stored, highlight) if highlight else {})
+                    for e, i, score, stored in shown[:limit]]
         return Results(hits, total)
 
     def close(self) -> None:
@@ -329,6 +329,7 @@ class WhooshBackend(SearchBackend):
             for ix in self._indexes.values():
                 ix.close()
             self._indexes.clear()
+            self._postings.clear()
 
 
 def _highlights(stored: dict[str, Any], words: set[str]) -> dict[str, str]:
