@@ -27,13 +27,15 @@ class Broker:
         self._streams: dict[int, set[queue.Queue[str]]] = defaultdict(set)
         self._redis: Any = None
 
-    def use_redis(self, url: str) -> None:
-        """Relay events through Redis pub/sub (several app servers)."""
+    def use_redis(self, url: str, *, listen: bool = True) -> None:
+        """Relay events through Redis pub/sub (several app servers). `listen=False`: only
+        publish (a process with no streams of its own, such as a PBX listener)."""
         import redis
 
         self._redis = redis.Redis.from_url(url)
-        thread = threading.Thread(target=self._listen, name="sse-relay", daemon=True)
-        thread.start()
+        if listen:
+            thread = threading.Thread(target=self._listen, name="sse-relay", daemon=True)
+            thread.start()
 
     def publish(self, user_id: int, kind: str, data: Any) -> None:
         message = json.dumps({"user": user_id, "event": kind, "data": data},

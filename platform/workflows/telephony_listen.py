@@ -16,16 +16,17 @@ from callboard.engine.errors import ServiceError
 from callboard.engine.records import RecordService
 from callboard.plugins import ProviderError, provider
 
-from .calls import EVENTS, CallCenter
+from .calls import EVENTS, CallCenter, Notify
 
 Report = Callable[[dict[str, Any], dict[str, Any]], None]   # (event, reply or {"errors"})
 
 
 def follow(svc: RecordService, *, report: Report | None = None,
            stop: threading.Event | None = None,
-           pm: pluggy.PluginManager | None = None) -> int:
+           pm: pluggy.PluginManager | None = None, notify: Notify | None = None) -> int:
     """Follow the tenant's provider until its stream ends (or `stop`); returns the number
-    of events received. ProviderError when the tenant's provider does not stream."""
+    of events received. ProviderError when the tenant's provider does not stream.
+    `notify(user_id, kind, data)` hands agents their screen pops and call ends."""
     settings = svc.model.settings.telephony
     name = str(settings.get("provider") or "sim")
     prov = provider(name, pm)
@@ -33,7 +34,7 @@ def follow(svc: RecordService, *, report: Report | None = None,
     if listen is None:
         raise ProviderError(f"the tenant's telephony provider '{name}' does not stream "
                             f"events: it posts them to /api/v1/telephony/{name}/events")
-    center = CallCenter(svc)
+    center = CallCenter(svc, notify=notify)
 
     def emit(event: dict[str, Any]) -> None:
         if event["event"] not in EVENTS:       # call.queued: the PBX runs its own queues

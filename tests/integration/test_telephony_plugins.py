@@ -6,6 +6,7 @@ scripted AMI peer that speaks the Manager protocol over a loopback TCP socket.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -41,6 +42,8 @@ from callboard.plugins import (
     provider,
     providers,
 )
+from callboard.web.events import CHANNEL
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -403,7 +406,8 @@ def test_telephony_listen_feeds_the_call_pipeline(db_url: str, store: TenantStor
            "CALLBOARD_SECRET_KEY": "test-secret", "CALLBOARD_REDIS_URL": ""}
     result = CliRunner().invoke(main, ["telephony", "listen", "water"], env=env)
     assert result.exit_code == 0, result.output
-    out = result.output.splitlines()
+    assert "CALLBOARD_REDIS_URL is not set" in result.stderr
+    out = result.stdout.splitlines()
     assert out[0].startswith(f"call.incoming {CALL}: play")
     assert out[1] == f"call.queued {CALL}: skipped"
     assert not [line for line in out if "refused" in line], result.output
@@ -421,3 +425,38 @@ def test_telephony_listen_feeds_the_call_pipeline(db_url: str, store: TenantStor
     store.create("plain", None, BundleSource.from_dir(ROOT / "config"))
     plain = CliRunner().invoke(main, ["telephony", "listen", "plain"], env=env)
     assert plain.exit_code == 1 and "does not stream events" in plain.output
+
+
+def test_telephony_listen_pops_screens_through_redis(db_url: str, store: TenantStore,
+                                                     tmp_path: Path, peer: AmiPeer) -> None:
+    """With CALLBOARD_REDIS_URL set, the listener's screen pops reach the agents' streams
+    on the app servers through Redis pub/sub."""
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("CALLBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    conn = redis.Redis.from_url(url)
+    try:
+        conn.ping()
+    except redis.RedisError:
+        need(f"Redis is not reachable at {url}")
+    pubsub = conn.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(CHANNEL)
+    files = dict(BundleSource.from_dir(ROOT / "config").files)
+    settings = "".join(f"\n  {k}: {v}" for k, v in peer.settings().items())
+    files["tenant.yaml"] = files["tenant.yaml"].replace(
+        "telephony:\n  provider: sim", "telephony:" + settings + "\n  # was: sim")
+    water = store.create("water", None, BundleSource(files))
+    store.add_member(water.id, 41, "agent101@water.test", "agent", team="a", extension="101")
+    env = {"CALLBOARD_DATABASE_URL": db_url, "CALLBOARD_DATA_DIR": str(tmp_path / "d"),
+           "CALLBOARD_SECRET_KEY": "test-secret", "CALLBOARD_REDIS_URL": url}
+    result = CliRunner().invoke(main, ["telephony", "listen", "water"], env=env)
+    assert result.exit_code == 0, result.output
+    seen = []
+    for _ in range(50):
+        item = pubsub.get_message(timeout=0.1)
+        if item is None:
+            continue
+        event = json.loads(item["data"])
+        if event["user"] == 41:
+            seen.append(event["event"])
+    pubsub.close()
+    assert "screen_pop" in seen, seen
