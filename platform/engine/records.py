@@ -63,11 +63,27 @@ class RecordHook(Protocol):
 _ALL = Query()
 _PENDING = "callboard_changes"  # changes of writes on a caller's transaction, not yet told
 _listeners: list[Callable[[Change], None]] = []
+_ON_ENGINE = "_callboard_listeners"  # listeners of one engine, kept on the engine itself so
+                                     # that they go when it goes (no registry keeps it alive)
 
 
-def on_change(listener: Callable[[Change], None]) -> Callable[[Change], None]:
-    """Register `listener` to hear every committed change (usable as a decorator)."""
-    _listeners.append(listener)
+def _engine_listeners(engine: Engine) -> list[Callable[[Change], None]]:
+    found = getattr(engine, _ON_ENGINE, None)
+    if found is None:
+        found = []
+        setattr(engine, _ON_ENGINE, found)
+    return found
+
+
+def on_change(listener: Callable[[Change], None], *, engine: Engine | None = None
+              ) -> Callable[[Change], None]:
+    """Register `listener` to hear every committed change (usable as a decorator); with
+    `engine`, only the changes written through services on that engine. A listener with a
+    `hear_all(changes)` method gets the changes of one transaction in one call instead."""
+    if engine is None:
+        _listeners.append(listener)
+    elif listener not in _engine_listeners(engine):
+        _engine_listeners(engine).append(listener)
     return listener
 
 
@@ -337,8 +353,12 @@ class RecordService:
     # -- validation --------------------------------------------------------------------
     def _validate(self, tx: Connection, actor: Actor, ent: Entity, before: Mapping[str, Any],
                   values: Mapping[str, Any], *, creating: bool,
-                  current_owner: int | None = None, allow: set[str] = frozenset()
-                  ) -> tuple[dict[str, Any], int | None]:
+                  current_owner: int | None = None, allow: set[str] = frozenset(),
+                  deferred: bool = False) -> tuple[dict[str, Any], int | None]:
+        """The data to store and its owner; ValidationFailed with every problem.
+
+        `deferred`: leave the link and uniqueness checks (one query per row) to the caller,
+        which makes them for a whole batch at once (engine/bulk.py)."""
         ctx = self.context(actor)
         errors: dict[str, list[str]] = {}
         data = dict(before)
@@ -379,8 +399,9 @@ class RecordService:
             self._defaults(ent, fields, data, actor, ctx, errors)
         self._rules(ent, fields, data, errors)
         ok = {k: v for k, v in fields.items() if k not in errors}
-        self._check_links(tx, actor, ok, data, errors)
-        self._check_unique(tx, ent, ok, data, errors, before)
+        if not deferred:
+            self._check_links(tx, actor, ok, data, errors)
+            self._check_unique(tx, ent, ok, data, errors, before)
         owner = self._owner(actor, values, creating, current_owner, errors)
         if errors:
             raise ValidationFailed(errors)
@@ -491,12 +512,8 @@ class RecordService:
 
     # -- storage helpers ---------------------------------------------------------------
     def _title(self, ent: Entity, data: Mapping[str, Any]) -> str:
-        class Blank(dict):
-            def __missing__(self, key: str) -> str:
-                return ""
-
-        shown = Blank({k: (", ".join(map(str, v)) if isinstance(v, list) else v)
-                       for k, v in data.items()})
+        shown = _Blank({k: (", ".join(map(str, v)) if isinstance(v, list) else v)
+                        for k, v in data.items()})
         try:
             title = string.Formatter().vformat(ent.title, (), shown)
         except (ValueError, IndexError, KeyError, AttributeError):
@@ -566,11 +583,22 @@ class RecordService:
             pending = conn.info.setdefault(_PENDING, [])
             pending.extend(changes)
             return
+        listeners = [*self.listeners, *_listeners, *getattr(self.engine, _ON_ENGINE, ())]
         for change in changes:
-            for listener in [*self.listeners, *_listeners]:
+            for listener in listeners:
+                if hasattr(listener, "hear_all"):
+                    continue
                 try:
                     listener(change)
                 except Exception:  # a listener must never undo a committed write
+                    import logging
+
+                    logging.getLogger(__name__).exception("change listener failed")
+        for listener in listeners:  # those that take a transaction's changes at once
+            if changes and hasattr(listener, "hear_all"):
+                try:
+                    listener.hear_all(changes)
+                except Exception:
                     import logging
 
                     logging.getLogger(__name__).exception("change listener failed")
@@ -598,6 +626,13 @@ class RecordService:
                 "version": row["version"], "owner": row["owner_id"],
                 "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
                 "created_by": row["created_by"], "updated_by": row["updated_by"]}
+
+
+class _Blank(dict):
+    """A title's fields: a missing one reads as empty."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 class _Nested:

@@ -190,6 +190,133 @@ assignment_cursors = Table(
 
 # --- telephony (call sessions, queue entries, event ids) ---
 
+# One row per call the platform has heard of: where it is (ivr, queued, offered, answered,
+# ended, rejected, routed), its IVR state, its place in a queue (priority, enqueued_at),
+# whom it was offered to and who answered; the `call` record is its log.
+call_sessions = Table(
+    "call_sessions", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("call_id", String(128), nullable=False),
+    Column("direction", String(16), nullable=False, server_default="inbound"),
+    Column("from_number", String(64)),
+    Column("to_number", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("ivr_tree", String(64)),
+    Column("ivr_state", Json),
+    Column("queue", String(64)),
+    Column("priority", Integer, nullable=False, server_default="1"),
+    Column("enqueued_at", Stamp),
+    Column("max_wait", Float),
+    Column("offered_to", Integer),
+    Column("offered_at", Stamp),
+    Column("agent_id", Integer),
+    Column("answered_at", Stamp),
+    Column("ended_at", Stamp),
+    Column("duration", Integer),
+    Column("result", String(16)),
+    Column("call_record_id", BigInteger),
+    Column("customer_id", BigInteger),
+    Column("created_at", Stamp, nullable=False),
+    Column("updated_at", Stamp, nullable=False),
+    UniqueConstraint("tenant_id", "call_id", name="uq_call_sessions_tenant_call"),
+    Index("ix_call_sessions_waiting", "tenant_id", "state", "queue", "priority",
+          "enqueued_at"),
+    Index("ix_call_sessions_queue_time", "tenant_id", "queue", "enqueued_at"),
+    Index("ix_call_sessions_offered", "tenant_id", "offered_to", "state"),
+)
+
+# Provider event ids already handled: a repeated `event_id` is ignored.
+call_events = Table(
+    "call_events", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("call_id", String(128)),
+    Column("kind", String(32), nullable=False),
+    Column("received_at", Stamp, nullable=False),
+    UniqueConstraint("tenant_id", "event_id", name="uq_call_events_tenant_event"),
+)
+
 # --- knowledge base and search (attachments, favourites, feedback) ---
 
+# Files attached to any record; `text` is what was extracted for search.
+attachments = Table(
+    "attachments", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("record_id", Id, nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(128)),
+    Column("size", Integer, nullable=False),
+    Column("storage_key", String(255), nullable=False),
+    Column("text", Text),
+    Column("created_at", Stamp, nullable=False),
+    Column("created_by", Integer),
+    Index("ix_attachments_record", "tenant_id", "record_id"),
+)
+
+# Views of a knowledge-base article: the count, and `hot`, the log of the views decayed
+# to a common epoch (ordering by it orders by decayed views).
+kb_stats = Table(
+    "kb_stats", metadata,
+    Column("article_id", Id, primary_key=True, autoincrement=False),
+    Column("tenant_id", Integer, nullable=False),
+    Column("views", Integer, nullable=False, server_default="0"),
+    Column("hot", Float, nullable=False, server_default="0"),
+    Column("viewed_at", Stamp),
+    Index("ix_kb_stats_hot", "tenant_id", "hot"),
+)
+
+kb_favorites = Table(
+    "kb_favorites", metadata,
+    Column("article_id", Id, primary_key=True, autoincrement=False),
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("tenant_id", Integer, nullable=False),
+    Column("created_at", Stamp, nullable=False),
+    Index("ix_kb_favorites_user", "tenant_id", "user_id"),
+)
+
+# One opinion per user and article (the latest counts).
+kb_feedback = Table(
+    "kb_feedback", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("article_id", Id, nullable=False),
+    Column("user_id", Integer, nullable=False),
+    Column("helpful", Boolean, nullable=False),
+    Column("comment", Text),
+    Column("created_at", Stamp, nullable=False),
+    UniqueConstraint("article_id", "user_id", name="uq_kb_feedback_article_user"),
+)
+
+# Records whose search document must be rewritten: written after each commit, drained
+# by whichever process holds the tenant's index writer, so no change is lost.
+search_pending = Table(
+    "search_pending", metadata,
+    Column("id", Id, primary_key=True),
+    Column("tenant_id", Integer, nullable=False),
+    Column("entity", String(64), nullable=False),
+    Column("record_id", Id, nullable=False),
+    Index("ix_search_pending_tenant", "tenant_id", "id"),
+    sqlite_autoincrement=True,  # ids never reused: a note is forgotten by its id
+)
+
 # --- imports (row ledger for resume and revert) ---
+
+# One row per data row an import has dealt with, written in the same transaction as the
+# records of its batch: a resumed import skips the rows found here (no duplicate, nothing
+# lost), and a revert removes what was created and restores `before` of what was updated.
+# `action`: create, update, failed (then `error` says why), skipped.
+import_rows = Table(
+    "import_rows", metadata,
+    Column("id", Id, primary_key=True),
+    Column("job_id", Integer, nullable=False),
+    Column("row_no", Integer, nullable=False),
+    Column("record_id", BigInteger),
+    Column("action", String(16), nullable=False),
+    Column("before", Json),
+    Column("error", Text),
+    UniqueConstraint("job_id", "row_no", name="uq_import_rows_job_row"),
+)

@@ -1,1 +1,16 @@
-"""Background jobs: the job table, RQ queues when Redis is set, the inline runner."""
+"""Background jobs (RQ, or inline without Redis): `enqueue`, `register` and the runner."""
+from .runner import (
+    JobContext,
+    dispatch,
+    enqueue,
+    get_job,
+    job_file,
+    kinds,
+    register,
+    resume,
+    run,
+    visible_job,
+)
+
+__all__ = ["JobContext", "dispatch", "enqueue", "get_job", "job_file", "kinds", "register",
+           "resume", "run", "visible_job"]

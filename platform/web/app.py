@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, jsonify, redirect
+from flask import Flask, jsonify
 from flask_appbuilder import AppBuilder
 from flask_appbuilder.const import AUTH_DB
 from flask_sqlalchemy import SQLAlchemy
@@ -13,11 +13,13 @@ from flask_sqlalchemy import SQLAlchemy
 from callboard.engine.db import connect
 from callboard.engine.settings import Settings
 from callboard.engine.tenancy import TenantStore
+from callboard.search.indexing import install as install_search
 
 from .auth import check_login_payload
 from .errors import register_error_handlers
 from .events import Broker, assignment_notifier
 from .platform import Platform
+from .ui import UI_LANGUAGES, UI_TRANSLATIONS, register_ui
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,12 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(hours=12),
         JSON_SORT_KEYS=False,
         MAX_CONTENT_LENGTH=50 * 1024 * 1024,
+        # the screens (callboard.web.ui): their home page, languages and translations
+        FAB_INDEX_VIEW="callboard.web.ui.views.HomeView",
+        LANGUAGES=UI_LANGUAGES,
+        BABEL_TRANSLATION_DIRECTORIES=str(UI_TRANSLATIONS),
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,        # an agent's console stays open all day
     )
     app.config.update(config)
     app.json.ensure_ascii = False
@@ -61,6 +69,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     app.extensions["callboard"] = Platform(settings, engine, TenantStore(engine),
                                            listeners=(assignment_notifier(broker),))
     app.extensions["callboard_events"] = broker
+    app.extensions["callboard_search"] = install_search(engine, settings.data_dir)
 
     db = SQLAlchemy()
     db.init_app(app)
@@ -72,15 +81,12 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     from .api import register_api
 
     register_api(app)
+    register_ui(app)
     register_error_handlers(app)
     app.before_request(check_login_payload)
 
     @app.get("/health")
     def health() -> Any:
         return jsonify({"status": "ok"})
-
-    @app.get("/")
-    def home() -> Any:
-        return redirect("/api/v1/openapi.json")
 
     return app

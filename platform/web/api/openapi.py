@@ -172,6 +172,101 @@ def document() -> dict[str, Any]:
                 "parameters": [_query("limit", {"type": "number", "minimum": 0})],
                 "responses": {"200": {"description": "an event stream", "content": {
                     "text/event-stream": {"schema": {"type": "string"}}}}, "401": ERR}}},
+            # -- telephony (CONTRACT §4/§5) --
+            "/telephony/{name}/events": {"post": _op(
+                "Provider webhook: neutral call events (sim: bearer token; others: signed, "
+                "?tenant=SLUG)", _json({"type": "object"}),
+                params=[_path("name"), _query("tenant", {"type": "string"})],
+                body={"type": "object"}, codes=(400, 401, 403, 404, 422))},
+            "/screen-pop": {"get": _op(
+                "The screen-pop payload for a caller's number", _json({"type": "object"}),
+                params=[{**_query("number", {"type": "string"}), "required": True}],
+                codes=(401, 422))},
+            "/calls/click-to-call": {"post": _op(
+                "Call a number from the agent's extension", _json({"type": "object"},
+                                                                  "started"),
+                body={"type": "object", "required": ["number"],
+                      "properties": {"number": {"type": "string"}}},
+                codes=(401, 403, 422, 502), status=201)},
+            "/agents/me/status": {
+                "get": _op("The agent's status and current calls", _json({"type": "object"}),
+                           codes=(401,)),
+                "post": _op("Set the agent's status", _json({"type": "object"}),
+                            body={"type": "object", "required": ["status"], "properties": {
+                                "status": {"type": "string",
+                                           "enum": ["ready", "paused", "offline"]}}},
+                            codes=(401, 409, 422)),
+            },
+            "/queues": {"get": _op("The tenant's queues with callers waiting now",
+                                   _json({"type": "object"}), codes=(401,))},
+            "/queues/{name}": {"get": _op("Callers waiting in a queue, in service order",
+                                          _json({"type": "object"}), params=[_path("name")])},
+            "/queues/{name}/stats": {"get": _op(
+                "A queue's supervisor figures over a time range", _json({"type": "object"}),
+                params=[_path("name"), _query("from", {"type": "string"}),
+                        _query("to", {"type": "string"})], codes=(401, 403, 404, 422))},
+            "/queues/stats": {"get": _op(
+                "Every queue's supervisor figures", _json({"type": "object"}),
+                params=[_query("from", {"type": "string"}), _query("to", {"type": "string"})],
+                codes=(401, 403, 422))},
+            # -- knowledge base and search (CONTRACT §4) --
+            "/kb/search": {"get": _op(
+                "Knowledge-base articles matching every word, best first", _json(HITS),
+                params=[{**_query("q", {"type": "string"}), "required": True},
+                        _query("category", {"type": "integer"}), LIMIT])},
+            "/kb/hot": {"get": _op("Articles by views decayed with age, hottest first",
+                                   _json({"type": "object"}), params=[LIMIT],
+                                   codes=(401, 422))},
+            "/kb/categories": {"get": _op("The category tree", _json({"type": "object"}),
+                                          codes=(401,))},
+            "/kb/favorites": {"get": _op("The caller's favourite articles", _json(PAGE),
+                                         codes=(401,))},
+            "/kb/articles/{id}": {"get": _op(
+                "Read an article (counts a view), with favourite and feedback figures",
+                _json(RECORD), params=[ID])},
+            "/kb/articles/{id}/favorite": {
+                "post": _op("Mark an article as a favourite", _json({"type": "object"}),
+                            params=[ID]),
+                "delete": _op("Unmark a favourite", _json({"type": "object"}), params=[ID]),
+            },
+            "/kb/articles/{id}/feedback": {
+                "get": _op("Feedback counts (and comments, for supervisors)",
+                           _json({"type": "object"}), params=[ID]),
+                "post": _op("Was the article helpful?", _json({"type": "object"}, "created"),
+                            params=[ID], status=201, body={
+                                "type": "object", "required": ["helpful"],
+                                "properties": {"helpful": {"type": "boolean"},
+                                               "comment": {"type": "string"}}}),
+            },
+            "/records/{entity}/{id}/attachments": {
+                "get": _op("A record's attached files", _json({"type": "object"}),
+                           params=[ENTITY, ID]),
+                "post": {**_op("Attach a file (text of .txt .md .html .docx .pdf is indexed)",
+                               _json({"type": "object"}, "created"), params=[ENTITY, ID],
+                               codes=(401, 403, 404, 413, 422), status=201),
+                         "requestBody": {"required": True, "content": {
+                             "multipart/form-data": {"schema": {
+                                 "type": "object", "required": ["file"], "properties": {
+                                     "file": {"type": "string", "format": "binary"}}}}}}},
+            },
+            "/records/{entity}/{id}/attachments/{attachment}": {
+                "get": {"summary": "Download an attached file",
+                        "parameters": [ENTITY, ID, ATTACHMENT],
+                        "responses": {"200": {"description": "the file", "content": {
+                            "application/octet-stream": {"schema": {
+                                "type": "string", "format": "binary"}}}},
+                            "401": ERR, "404": ERR}},
+                "delete": {"summary": "Remove an attached file",
+                           "parameters": [ENTITY, ID, ATTACHMENT],
+                           "responses": {"204": {"description": "removed"}, "401": ERR,
+                                         "403": ERR, "404": ERR}},
+            },
+            "/search": {"get": _op(
+                "Customers, contacts and tickets matching every word (or a phone number)",
+                _json(HITS), params=[{**_query("q", {"type": "string"}), "required": True},
+                                     _query("entity", {"type": "string", "enum": [
+                                         "customer", "contact", "ticket"]}), LIMIT])},
+            **_io_paths(),
             "/openapi.json": {"get": {"summary": "This document", "security": [],
                                       "responses": {"200": _json({"type": "object"})}}},
         },
@@ -179,6 +274,77 @@ def document() -> dict[str, Any]:
 
 
 KIND = _path("kind", {"type": "string", "enum": ["tenant", "entity", "ticket_type", "ivr"]})
+# knowledge base and search
+LIMIT = _query("limit", {"type": "integer", "minimum": 1, "maximum": 100})
+ATTACHMENT = _path("attachment", {"type": "integer", "minimum": 1})
+HITS = {"type": "object", "required": ["items", "total"], "properties": {
+    "items": {"type": "array", "items": {"type": "object", "properties": {
+        "entity": {"type": "string"}, "id": {"type": "integer"}, "title": {"type": "string"},
+        "score": {"type": "number"}, "highlights": {"type": "object"}}}},
+    "total": {"type": "integer"}}}
+
+
+# import, export, bulk delete and jobs
+JOB = {"type": "object", "required": ["job"], "properties": {"job": {"type": "integer"}}}
+JOB_STATUS = {"type": "object", "required": ["id", "status", "progress", "result"],
+              "properties": {"id": {"type": "integer"}, "kind": {"type": "string"},
+                             "status": {"type": "string",
+                                        "enum": ["queued", "running", "done", "failed"]},
+                             "progress": {"type": "number"}, "result": {"type": "object"},
+                             "error": {"type": "string", "nullable": True},
+                             "files": {"type": "object"}}}
+XLSX = {"description": "the file", "content": {"application/octet-stream": {"schema": {
+    "type": "string", "format": "binary"}}}}
+
+
+def _upload(fields: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary"}, **fields}}}}}
+
+
+def _io_paths() -> dict[str, Any]:
+    job_id = _path("id", {"type": "integer", "minimum": 1})
+    started = _json(JOB, "the job, started")
+    return {
+        "/import/{entity}/template": {"get": {
+            "summary": "The import template (.xlsx)", "parameters": [ENTITY],
+            "responses": {"200": XLSX, "401": ERR, "404": ERR}}},
+        "/import/{entity}": {"post": {
+            **_op("Import an .xlsx or .csv file (a job)", started, params=[ENTITY],
+                  codes=(401, 404, 413, 422, 503), status=202),
+            "requestBody": _upload({"mode": {"type": "string", "enum": ["insert", "upsert"]},
+                                    "key": {"type": "string"},
+                                    "dry_run": {"type": "string"}})}},
+        "/export/{entity}": {"post": _op(
+            "Export the records the caller sees (filters: field__op=value; a job)", started,
+            params=[ENTITY, _query("format", {"type": "string", "enum": ["xlsx", "csv"]}),
+                    _query("locale", {"type": "string"})],
+            codes=(401, 404, 422, 503), status=202)},
+        "/bulk-delete/{entity}": {"post": {
+            **_op("Delete the records a file's phones, e-mails or ids name (owner; a job)",
+                  started, params=[ENTITY], codes=(401, 403, 404, 413, 422, 503),
+                  status=202),
+            "requestBody": _upload({})}},
+        "/jobs": {"get": _op("The jobs the caller may see, newest first",
+                             _json({"type": "object"}), params=[
+                                 _query("kind", {"type": "string"})], codes=(401,))},
+        "/jobs/{id}": {"get": _op("A job's status, progress and result", _json(JOB_STATUS),
+                                  params=[job_id], codes=(401, 404))},
+        "/jobs/{id}/file": {"get": {
+            "summary": "A job's main file (export, rejected rows)", "parameters": [job_id],
+            "responses": {"200": XLSX, "401": ERR, "404": ERR}}},
+        "/jobs/{id}/files/{name}": {"get": {
+            "summary": "One of a job's files", "parameters": [
+                job_id, _path("name", {"type": "string"})],
+            "responses": {"200": XLSX, "401": ERR, "404": ERR}}},
+        "/jobs/{id}/resume": {"post": _op(
+            "Run an interrupted import again (rows already done are skipped)", started,
+            params=[job_id], codes=(401, 404, 422, 503), status=202)},
+        "/jobs/{id}/revert": {"post": _op(
+            "Undo an import: remove what it created, restore what it updated (a job)",
+            started, params=[job_id], codes=(401, 404, 422, 503), status=202)},
+    }
 
 
 def _put_config(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:

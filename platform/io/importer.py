@@ -1,0 +1,175 @@
+"""Import a spreadsheet into an entity: stream the rows, validate and write them in batches.
+
+Rows go through `engine.bulk.BulkWriter`, hence through the record service's validation.
+Each batch commits with its ledger rows (`io.ledger`), so an interrupted import resumes
+where it stopped; every rejected row is written to a workbook with an `error` column that
+can be fixed and imported again.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from sqlalchemy.exc import IntegrityError
+
+from callboard.engine.access import Actor
+from callboard.engine.bulk import BulkWriter, RowOutcome, refresh_statistics
+from callboard.engine.errors import Conflict
+from callboard.engine.records import _PENDING, RecordService
+
+from . import ledger
+from .cells import safe_text
+from .columns import Columns, importable_fields
+from .sheets import FileProblem, open_table
+
+BATCH = 1000
+ANALYZE_AT = {2, 10, 50, 200, 1000}  # batches after which the planner's statistics are renewed
+
+
+class Rejects:
+    """The rejected rows, as they were, with `row` and `error` columns (written on demand)."""
+
+    def __init__(self, path: Path | None, header: list[Any]):
+        self.path, self.header = path, header
+        self.count = 0
+        self._wb: Any = None
+
+    def add(self, row_no: int, cells: list[Any], error: str) -> None:
+        self.count += 1
+        if self.path is None:
+            return
+        if self._wb is None:
+            self._wb = Workbook(write_only=True)
+            self._ws = self._wb.create_sheet("rejected")
+            self._ws.append([safe_text(h) for h in self.header] + ["row", "error"])
+        cells = list(cells) + [None] * (len(self.header) - len(cells))
+        out = [_cell(self._ws, c) for c in cells[:len(self.header)]]
+        self._ws.append([*out, row_no, safe_text(error)])
+
+    def close(self) -> str | None:
+        if self._wb is None or self.path is None:
+            return None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wb.save(self.path)
+        return self.path.name
+
+
+def _cell(ws: Any, value: Any) -> Any:
+    """A rejected cell as it was: text stays text (never run as a formula, and not
+    prefixed either, so the fixed file imports the value the person typed)."""
+    if isinstance(value, str):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        cell.number_format = "@"
+        return cell
+    return value
+
+
+def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
+                name: str | None = None, mode: str = "insert", key: str | None = None,
+                dry_run: bool = False, job_id: int | None = None,
+                errors_path: Path | None = None, batch_size: int = BATCH,
+                progress: Callable[[float], None] = lambda f: None) -> dict[str, Any]:
+    """Import `path` (.xlsx or .csv) into `entity` as `actor`; the counts of what happened.
+
+    With `job_id` (not a dry run) every batch is recorded in the ledger and rows the
+    ledger already holds are skipped: running the same job again resumes it.
+    """
+    writer = BulkWriter(svc, actor, entity, mode=mode, key=key, remember=dry_run)
+    table = open_table(Path(path), name)
+    cols = Columns(importable_fields(svc.model, writer.ent), table.header,
+                   svc.model.settings.phone_region)
+    if writer.key and writer.key not in cols.by_index.values():
+        raise FileProblem(f"no column for '{writer.key}', the key an upsert matches on")
+    headers = {n: str(table.header[i]).strip().rstrip("*").strip()
+               for i, n in cols.by_index.items()}
+    counts = {"create": 0, "update": 0, "unchanged": 0, "failed": 0}
+    rejects = Rejects(errors_path, table.header)
+    done: dict[int, tuple[str, str | None]] = {}
+    use_ledger = job_id is not None and not dry_run
+    if use_ledger:
+        with svc.engine.connect() as conn:
+            done = ledger.done_rows(conn, job_id)
+    batch: list[tuple[int, dict[str, Any], list[Any]]] = []
+    seen = 0
+    flushes = 0
+
+    def message(out: RowOutcome) -> str:
+        return "; ".join(f"{headers.get(k, k)}: {', '.join(v)}" for k, v in out.errors.items())
+
+    def flush() -> None:
+        nonlocal flushes
+        if not batch:
+            return
+        rows = [(n, v) for n, v, _ in batch]
+        if dry_run:  # each batch checked and written, then rolled back
+            with svc.engine.connect() as conn, conn.begin() as tx:
+                outs = writer.write(conn, rows)
+                conn.info.pop(_PENDING, None)
+                tx.rollback()
+        else:
+            outs = _write(svc, writer, rows, job_id if use_ledger else None, message)
+            flushes += 1
+            if flushes in ANALYZE_AT:
+                refresh_statistics(svc)
+        for out, (n, _, cells) in zip(outs, batch, strict=True):
+            counts[out.action] += 1
+            if out.action == "failed":
+                rejects.add(n, cells, message(out))
+        batch.clear()
+        progress(seen / max(table.total, seen, 1))
+
+    first = True
+    try:
+        for row_no, cells in table.rows:
+            if first:
+                first = False
+                if cols.is_name_row(cells):
+                    continue
+            values = cols.values(cells)
+            if values is None:
+                continue
+            seen += 1
+            if row_no in done:
+                action, error = done[row_no]
+                counts[action if action in counts else "unchanged"] += 1
+                if action == "failed":
+                    rejects.add(row_no, cells, error or "rejected")
+                continue
+            batch.append((row_no, values, cells))
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+    finally:  # the rejected rows so far are kept even when the file breaks off
+        errors_file = rejects.close()
+    result = {"created": counts["create"], "updated": counts["update"],
+              "unchanged": counts["unchanged"], "failed": counts["failed"], "rows": seen,
+              "errors_file": errors_file, "files": [errors_file] if errors_file else [],
+              "dry_run": dry_run, "mode": writer.mode, "key": writer.key,
+              "ignored_columns": cols.unknown, "entity": entity}
+    if seen == 0:
+        raise FileProblem("the sheet has a header but no data rows")
+    return result
+
+
+def _write(svc: RecordService, writer: BulkWriter, rows: list[tuple[int, dict[str, Any]]],
+           job_id: int | None, message: Callable[[RowOutcome], str]) -> list[RowOutcome]:
+    """One batch in one transaction with its ledger rows. A unique value taken by another
+    writer between the check and the insert makes the database refuse the batch: it is
+    checked and written again, and then the row that lost says so."""
+    for attempt in range(3):
+        try:
+            with svc.transaction() as tx:
+                outs = writer.write(tx, rows)
+                if job_id is not None:
+                    ledger.record(tx, job_id, outs, {o.row_no: message(o) for o in outs
+                                                     if o.action == "failed"})
+            return outs
+        except IntegrityError as e:
+            if "import_rows" in str(e.orig) or attempt == 2:
+                raise Conflict("another run of this import is writing the same rows") \
+                    from None
+    raise AssertionError("unreachable")

@@ -1,0 +1,306 @@
+"""Background jobs: one row in `jobs` each, run by RQ or inline, the same function either way.
+
+`enqueue(settings, tenant_id, user_id, kind, params)` records a job and either puts it on an
+RQ queue (when `Settings.redis_url` is set; `callboard worker` runs it) or runs it at once
+in this process. A job kind is a function `fn(ctx: JobContext) -> dict` registered under a
+name with `register(kind, "module:function")`; the dotted target travels with the job, so
+a worker process needs no registration of its own. Status, progress, result and error
+live in the `jobs` table whichever way the job ran.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+
+from callboard.engine.access import Actor
+from callboard.engine.db import connect
+from callboard.engine.errors import NotFound, ServiceError, ValidationFailed
+from callboard.engine.records import RecordService
+from callboard.engine.settings import Settings
+from callboard.engine.tables import jobs, members
+from callboard.engine.tenancy import Tenant, TenantStore
+from callboard.workflows.hooks import records_service
+
+log = logging.getLogger(__name__)
+STATUSES = ("queued", "running", "done", "failed")
+DEFAULT_QUEUE = "default"
+JOB_TIMEOUT = 6 * 3600  # seconds: a million-row import fits with room to spare
+
+_kinds: dict[str, str] = {}
+
+
+class QueueUnavailable(ServiceError):
+    """Redis is configured but cannot take the job (HTTP 503)."""
+
+    status = 503
+
+_engines: dict[str, Engine] = {}
+
+
+def register(kind: str, target: str) -> None:
+    """Make `kind` runnable: `target` is "package.module:function" taking a JobContext."""
+    if ":" not in target:
+        raise ValueError(f"job target must be 'module:function', not {target!r}")
+    _kinds[kind] = target
+
+
+def kinds() -> dict[str, str]:
+    """The registered job kinds and their targets."""
+    _builtin()
+    return dict(_kinds)
+
+
+def _builtin() -> None:
+    importlib.import_module("callboard.jobs.kinds")  # registers the built-in kinds
+
+
+@dataclass
+class JobContext:
+    """What a running job gets: its row, tenant, actor, services and a progress reporter."""
+
+    job_id: int
+    kind: str
+    params: dict[str, Any]
+    engine: Engine
+    data_dir: Path
+    tenant: Tenant
+    actor: Actor
+    listeners: tuple[Callable[..., None], ...] = ()
+    _last: tuple[float, float] = field(default=(0.0, 0.0), repr=False)
+
+    @cached_property
+    def records(self) -> RecordService:
+        """The tenant's record service (with the platform's hooks)."""
+        return records_service(self.engine, self.tenant, listeners=self.listeners)
+
+    @property
+    def folder(self) -> Path:
+        """Where this job's files go (created on demand)."""
+        return job_folder(self.data_dir, self.tenant.id, self.job_id)
+
+    def path(self, name: str) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / name
+
+    def progress(self, fraction: float, *, force: bool = False) -> None:
+        """Record progress (0..1), at most about twice a second unless `force`."""
+        fraction = max(0.0, min(1.0, float(fraction)))
+        now = time.monotonic()
+        last_at, last_value = self._last
+        if not force and now - last_at < 0.5 and fraction - last_value < 0.05:
+            return
+        self._last = (now, fraction)
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == self.job_id).values(
+                progress=fraction))
+
+
+def job_folder(data_dir: Path, tenant_id: int, job_id: int) -> Path:
+    return Path(data_dir) / "jobs" / str(tenant_id) / str(job_id)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _engine(url: str) -> Engine:
+    if url not in _engines:
+        _engines[url] = connect(url)
+    return _engines[url]
+
+
+# -- enqueue ----------------------------------------------------------------------------
+def create_job(engine: Engine, tenant_id: int, user_id: int | None, kind: str,
+               params: Mapping[str, Any]) -> int:
+    """The job's row (status queued), without running it."""
+    target = kinds().get(kind)
+    if target is None:
+        raise ValidationFailed({"kind": [f"no job kind '{kind}'"]})
+    with engine.begin() as conn:
+        return conn.execute(insert(jobs).values(
+            tenant_id=tenant_id, user_id=user_id, kind=kind, status="queued", progress=0.0,
+            params={**params, "_target": target}, created_at=_now()
+        ).returning(jobs.c.id)).scalar_one()
+
+
+def enqueue(settings: Settings, tenant_id: int, user_id: int | None, kind: str,
+            params: Mapping[str, Any], *, engine: Engine | None = None,
+            queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = ()
+            ) -> int:
+    """Record a job and start it: on RQ when `settings.redis_url` is set, else inline
+    (then `listeners` hear the record changes it makes, as they would from the API)."""
+    engine = engine or _engine(settings.database_url)
+    job_id = create_job(engine, tenant_id, user_id, kind, params)
+    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners)
+    return job_id
+
+
+def dispatch(settings: Settings, job_id: int, *, engine: Engine | None = None,
+             queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = ()
+             ) -> None:
+    """Run a recorded job: put it on RQ, or run it here and now."""
+    engine = engine or _engine(settings.database_url)
+    if settings.redis_url:
+        from redis import Redis
+        from redis.exceptions import RedisError
+        from rq import Queue
+
+        url = engine.url.render_as_string(hide_password=False)
+        try:
+            Queue(queue, connection=Redis.from_url(settings.redis_url)).enqueue(
+                "callboard.jobs.runner.execute", job_id, url, str(settings.data_dir),
+                job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 86400)
+        except RedisError as e:
+            _finish(engine, job_id, "failed", error="the job queue is not reachable")
+            raise QueueUnavailable(f"the job queue (Redis) is not reachable: "
+                                   f"{str(e).splitlines()[0][:200]}") from None
+    else:
+        run(engine, settings.data_dir, job_id, listeners=listeners)
+
+
+def resume(settings: Settings, tenant_id: int, job_id: int, *,
+           engine: Engine | None = None, queue: str = DEFAULT_QUEUE,
+           listeners: tuple[Callable[..., None], ...] = ()) -> None:
+    """Run an interrupted or failed job again (an import skips the rows it has done)."""
+    engine = engine or _engine(settings.database_url)
+    job = get_job(engine, tenant_id, job_id)
+    if job["status"] == "done":
+        raise ValidationFailed({"job": [f"job {job_id} is done; there is nothing to resume"]})
+    with engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+            status="queued", error=None, finished_at=None))
+    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners)
+
+
+# -- run --------------------------------------------------------------------------------
+def execute(job_id: int, database_url: str, data_dir: str) -> dict[str, Any] | None:
+    """The RQ entry point: run job `job_id` of the database at `database_url`."""
+    engine = _engine(database_url)
+    try:  # a worker's writes reach the search index as the web app's do
+        from callboard.search.indexing import install
+    except ImportError:
+        pass
+    else:
+        install(engine, Path(data_dir))
+    return run(engine, Path(data_dir), job_id)
+
+
+def run(engine: Engine, data_dir: Path, job_id: int, *,
+        listeners: tuple[Callable[..., None], ...] = ()) -> dict[str, Any] | None:
+    """Run one recorded job to its end; its row tells how it went."""
+    with engine.begin() as conn:
+        row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
+        if row is None:
+            log.warning("job %s does not exist", job_id)
+            return None
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+            status="running", started_at=_now(), error=None))
+    try:
+        tenant = TenantStore(engine).get(row.tenant_id)
+        ctx = JobContext(job_id, row.kind, dict(row.params or {}), engine, Path(data_dir),
+                         tenant, _actor(engine, row.tenant_id, row.user_id),
+                         listeners=listeners)
+        target = (row.params or {}).get("_target") or kinds().get(row.kind)
+        if not target:
+            raise ValidationFailed({"kind": [f"no job kind '{row.kind}'"]})
+        module, _, name = target.partition(":")
+        result = getattr(importlib.import_module(module), name)(ctx)
+    except ServiceError as e:
+        _finish(engine, job_id, "failed", error=e.message or type(e).__name__)
+        return None
+    except Exception as e:  # a bug: recorded for the user, logged with its traceback
+        log.exception("job %s (%s) failed", job_id, row.kind)
+        _finish(engine, job_id, "failed", error=f"internal error ({type(e).__name__})")
+        return None
+    _finish(engine, job_id, "done", result=result or {})
+    return result
+
+
+def _finish(engine: Engine, job_id: int, status: str, *, result: dict | None = None,
+            error: str | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "finished_at": _now(), "error": error}
+    if status == "done":
+        values.update(progress=1.0, result=result)
+    with engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+def _actor(engine: Engine, tenant_id: int, user_id: int | None) -> Actor:
+    """The job's user as an actor; a job without a user (the command line) acts as the
+    tenant's owner: it sees the whole tenant and is validated like any user."""
+    if user_id is None:
+        return Actor(tenant_id, None, "owner")
+    with engine.connect() as conn:
+        m = conn.execute(select(members).where(members.c.user_id == user_id,
+                                               members.c.tenant_id == tenant_id)).first()
+    if m is None or not m.active:
+        raise NotFound("the user of this job no longer belongs to the tenant")
+    return Actor(tenant_id, user_id, m.role, m.team, m.department, m.email)
+
+
+# -- read -------------------------------------------------------------------------------
+def get_job(engine: Engine, tenant_id: int, job_id: int) -> dict[str, Any]:
+    """A job of this tenant (NotFound for another tenant's)."""
+    if not isinstance(job_id, int) or not 0 < job_id < 2**31:  # the column's range
+        raise NotFound(f"no job {job_id}")
+    with engine.connect() as conn:
+        row = conn.execute(select(jobs).where(jobs.c.id == job_id,
+                                              jobs.c.tenant_id == tenant_id)).first()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return job_dict(row)
+
+
+def visible_job(engine: Engine, actor: Actor, job_id: int) -> dict[str, Any]:
+    """A job the actor may see: its own; a supervisor's team's; any of its tenant's for
+    an owner or admin. Another's is a 404, as a record is."""
+    job = get_job(engine, actor.tenant_id, job_id)
+    if job["user_id"] == actor.user_id or actor.sees_all:
+        return job
+    if actor.role == "supervisor" and actor.team and job["user_id"] is not None:
+        with engine.connect() as conn:
+            team = conn.execute(select(members.c.team).where(
+                members.c.user_id == job["user_id"],
+                members.c.tenant_id == actor.tenant_id)).scalar()
+        if team == actor.team:
+            return job
+    raise NotFound(f"no job {job_id}")
+
+
+def job_dict(row: Any) -> dict[str, Any]:
+    params = {k: v for k, v in (row.params or {}).items() if not k.startswith("_")}
+    return {"id": row.id, "kind": row.kind, "status": row.status,
+            "progress": round(float(row.progress or 0), 4), "result": row.result or {},
+            "error": row.error, "params": params, "user_id": row.user_id,
+            "tenant_id": row.tenant_id, "created_at": _iso(row.created_at),
+            "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at)}
+
+
+def job_file(data_dir: Path, job: Mapping[str, Any], name: str | None = None) -> Path:
+    """A result file of a finished job: `name`, or its main file (export, rejected rows)."""
+    files = list(job["result"].get("files") or [])
+    if name is None:
+        name = files[0] if files else None
+    if not name or name not in files:
+        raise NotFound("this job has no such file" if name else "this job has no file")
+    path = job_folder(data_dir, job["tenant_id"], job["id"]) / name
+    if not path.is_file():
+        raise NotFound("the file is gone")
+    return path
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
