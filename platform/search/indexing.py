@@ -76,23 +76,23 @@ class SearchIndexer:
             return conn.execute(select(func.count()).select_from(search_pending).where(
                 search_pending.c.tenant_id == tenant_id)).scalar_one()
 
+    def _noted(self, tenant_id: int) -> list[Any]:
+        """The oldest noted changes of the tenant, at most one batch of them."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(search_pending).where(
+                search_pending.c.tenant_id == tenant_id)
+                .order_by(search_pending.c.id).limit(BATCH)).all()
+
     def drain(self, tenant_id: int, wait: float = WRITE_WAIT) -> bool:
         """Index every noted record of the tenant; False when another writer kept the index
         longer than `wait` seconds (it, or the next writer, will do it)."""
         try:
             while True:
-                with self.engine.connect() as conn:
-                    noted = conn.execute(select(search_pending).where(
-                        search_pending.c.tenant_id == tenant_id)
-                        .order_by(search_pending.c.id).limit(BATCH)).all()
-                if not noted:
+                if not self._noted(tenant_id):
                     return True
                 with self.backend.writing(tenant_id, timeout=wait) as batch:
                     # re-read under the writer: another process may have drained meanwhile
-                    with self.engine.connect() as conn:
-                        noted = conn.execute(select(search_pending).where(
-                            search_pending.c.tenant_id == tenant_id)
-                            .order_by(search_pending.c.id).limit(BATCH)).all()
+                    noted = self._noted(tenant_id)
                     if not noted:
                         return True
                     keys = list(dict.fromkeys((r.entity, r.record_id) for r in noted))
