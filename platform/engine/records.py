@@ -27,7 +27,7 @@ from .phones import normalize_phone
 from .queries import COLUMNS, ConditionBuilder, Page, Query, filterable_fields, iso
 from .tables import activity, members, record_keys, record_links, records
 from .tenancy import Tenant
-from .values import Context, Invalid, coerce, format_datetime, key_values
+from .values import Context, DefaultCoercer, Invalid, coerce, format_datetime, key_values
 
 RESERVED = {"id", "entity", "version", "owner", "created_at", "updated_at", "created_by",
             "updated_by", "title"}
@@ -102,6 +102,7 @@ class RecordService:
         self.dialect = engine.dialect.name
         self.hooks = tuple(hooks)
         self.listeners = tuple(listeners)
+        self._default = DefaultCoercer()  # coerce() of field defaults, remembered
 
     # -- metadata helpers --------------------------------------------------------------
     def entity(self, name: str) -> Entity:
@@ -426,7 +427,7 @@ class RecordService:
                 if field.type == "user" and default == "me":
                     default = actor.user_id
                 try:
-                    data[field.name] = coerce(field, default, ctx)
+                    data[field.name] = self._default(field, default, ctx)
                 except Invalid as e:
                     errors.setdefault(field.name, []).append(f"default: {e}")
 
@@ -438,8 +439,10 @@ class RecordService:
             if field.name in errors:
                 continue
             empty = data.get(field.name) in (None, "", [])
-            visible = field.visible_if is None or bool(ex.evaluate(field.visible_if, values))
-            needed = (field.required and visible) or (
+            if not empty:  # a filled field is never missing (expressions have no effects)
+                continue
+            needed = (field.required and (field.visible_if is None or bool(
+                ex.evaluate(field.visible_if, values)))) or (
                 field.required_if is not None and bool(ex.evaluate(field.required_if, values)))
             if needed and empty:
                 errors.setdefault(field.name, []).append("required")

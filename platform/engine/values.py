@@ -334,6 +334,30 @@ _COERCE: dict[str, Callable[[Field, Any, Context], Any]] = {
 }
 
 
+_PURE = {"text", "longtext", "integer", "decimal", "boolean", "select", "email", "url",
+         "rating"}  # field types whose coercion reads nothing from the context
+
+
+class DefaultCoercer:
+    """`coerce(field, default, ctx)` for field defaults, remembered per field for the
+    types whose coercion depends on nothing but the field and the value, when the result
+    is immutable (a default is coerced for every record created)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Field, Any, Any]] = {}
+
+    def __call__(self, field: Field, default: Any, ctx: Context) -> Any:
+        if field.type not in _PURE:
+            return coerce(field, default, ctx)
+        seen = self._seen.get(id(field))
+        if seen is not None and seen[0] is field and seen[1] == default:
+            return seen[2]
+        value = coerce(field, default, ctx)  # Invalid is raised every time, not kept
+        if isinstance(value, str | int | float | bool):
+            self._seen[id(field)] = (field, default, value)
+        return value
+
+
 def key_values(field: Field, value: Any) -> list[str]:
     """The normalised strings a key field is looked up by (several for multi-values)."""
     if value is None:
