@@ -36,7 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from .access import Actor, scope
 from .errors import ValidationFailed
-from .model import Entity, Field, Label
+from .model import Entity, Field, Label, fields_where
 from .phones import normalize_phone
 from .queries import ConditionBuilder, Query, filterable_fields
 from .records import Change, RecordService, _priority, _status
@@ -226,12 +226,12 @@ class BulkWriter:
             if dict(row.data) == data and row.owner_id == owner:
                 out.action = "unchanged"
 
-    def _fields(self, out: RowOutcome) -> dict[str, Field]:
+    def _fields(self, out: RowOutcome) -> Mapping[str, Field]:
         return self.svc.fields_for(self.ent, out.data)
 
     def _check_unique(self, tx: Connection, live: list[RowOutcome]) -> None:
         """Unique values: against the table and against the other rows of the batch."""
-        names = {f.name: f for o in live for f in self._fields(o).values() if f.unique}
+        names = {f.name: f for o in live for f in fields_where(self._fields(o), "unique")}
         for name, f in names.items():
             claims: dict[str, RowOutcome] = {}
             for out in live:
@@ -349,20 +349,19 @@ class BulkWriter:
         written = creates + updates
         keys, links, log = [], [], []
         for o in written:
-            fields = self._fields(o).values()
-            for f in fields:
-                if f.is_key:
-                    keys.extend({"tenant_id": svc.tenant.id, "entity": ent.name,
-                                 "field": f.name, "value": v[:320], "record_id": o.record_id,
-                                 "is_unique": f.unique}
-                                for v in key_values(f, o.data.get(f.name)))
-                if f.type in ("link", "user"):
-                    for v in _as_list(o.data.get(f.name)):
-                        target, to_id = ("user", v) if f.type == "user" else (
-                            (v["entity"], v["id"]) if isinstance(v, dict) else (f.entity, v))
-                        links.append({"tenant_id": svc.tenant.id, "from_id": o.record_id,
-                                      "from_entity": ent.name, "field": f.name,
-                                      "to_entity": target, "to_id": to_id})
+            fields = self._fields(o)
+            for f in fields_where(fields, "key"):
+                keys.extend({"tenant_id": svc.tenant.id, "entity": ent.name,
+                             "field": f.name, "value": v[:320], "record_id": o.record_id,
+                             "is_unique": f.unique}
+                            for v in key_values(f, o.data.get(f.name)))
+            for f in fields_where(fields, "link"):
+                for v in _as_list(o.data.get(f.name)):
+                    target, to_id = ("user", v) if f.type == "user" else (
+                        (v["entity"], v["id"]) if isinstance(v, dict) else (f.entity, v))
+                    links.append({"tenant_id": svc.tenant.id, "from_id": o.record_id,
+                                  "from_entity": ent.name, "field": f.name,
+                                  "to_entity": target, "to_id": to_id})
             before = o.before["data"] if o.before else {}
             diff = {k: [before.get(k), o.data.get(k)] for k in set(before) | set(o.data)
                     if before.get(k) != o.data.get(k)} if before else \

@@ -5,7 +5,7 @@ model and never the YAML. A `TenantModel` is compiled once per bundle version an
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from functools import cached_property
@@ -87,7 +87,7 @@ class Field:
     entity: str | None = None          # link target; "*" links to a record of any entity
     fields: tuple[Field, ...] = ()     # a table's child row fields
 
-    @property
+    @cached_property
     def option_values(self) -> tuple[str, ...]:
         return tuple(o.value for o in self.options)
 
@@ -175,6 +175,32 @@ class Entity:
 
     def field(self, name: str) -> Field | None:
         return self.field_map.get(name)
+
+
+_SUBSETS: dict[str, Callable[[Field], bool]] = {
+    "default": lambda f: f.default is not None,
+    "rules": lambda f: f.required or f.required_if is not None,
+    "key": lambda f: f.is_key,
+    "link": lambda f: f.type in ("link", "user"),
+    "unique": lambda f: f.unique,
+}
+_subset_memo: dict[tuple[int, str], tuple[Mapping[str, Field], tuple[Field, ...]]] = {}
+
+
+def fields_where(fields: Mapping[str, Field], kind: str) -> tuple[Field, ...]:
+    """The fields of `fields` (in order) with a default, with rules (required or
+    required_if), kept as keys, linking (link and user) or unique, as `kind` says;
+    remembered per read-only mapping (the model's are shared and never change)."""
+    memo = _subset_memo.get((id(fields), kind))
+    if memo is not None and memo[0] is fields:
+        return memo[1]
+    subset = tuple(f for f in fields.values() if _SUBSETS[kind](f))
+    if not isinstance(fields, MappingProxyType):  # a caller's dict may change
+        return subset
+    if len(_subset_memo) >= 1024:
+        _subset_memo.clear()
+    _subset_memo[(id(fields), kind)] = (fields, subset)
+    return subset
 
 
 @dataclass(frozen=True)
@@ -301,6 +327,19 @@ class TenantModel:
         base = self.entities["ticket"].fields
         tt = self.ticket_types.get(ticket_type or "")
         return base + tt.fields if tt else base
+
+    def ticket_field_map(self, ticket_type: str | None) -> Mapping[str, Field]:
+        """`ticket_fields` by name (a later field wins), built once per ticket type."""
+        tt = self.ticket_types.get(ticket_type or "")
+        if tt is None:
+            return self.entities["ticket"].field_map
+        return self._ticket_field_maps[tt.name]
+
+    @cached_property
+    def _ticket_field_maps(self) -> Mapping[str, Mapping[str, Field]]:
+        base = self.entities["ticket"].fields if "ticket" in self.entities else ()
+        return frozen_map({name: frozen_map({f.name: f for f in base + tt.fields})
+                           for name, tt in self.ticket_types.items()})
 
     def workflow_for(self, entity: str, record_type: str | None = None) -> Workflow | None:
         """The workflow a record follows: its ticket type's, or its entity's."""

@@ -35,6 +35,20 @@ def normalize_phone(value: object, region: str, *, strict: bool = True) -> str |
     return number
 
 
+def is_valid(raw: str, region: str) -> bool:
+    """phonenumbers' `is_valid_number(parse(raw, region))`, without parsing the national
+    numbers the fast path reads (validity depends only on the country code and the national
+    number); NumberParseException as parse raises it."""
+    e164 = _national(raw, region)
+    rule = _trunk_rule(region) if e164 is not None else None
+    if rule is not None and e164 is not None:
+        national = e164[len(rule[0]):]
+        if national[:1] != "0":  # no leading zero to carry over
+            return phonenumbers.is_valid_number(phonenumbers.PhoneNumber(
+                country_code=int(rule[0][1:]), national_number=int(national)))
+    return phonenumbers.is_valid_number(phonenumbers.parse(raw, region))
+
+
 @lru_cache(maxsize=4096)
 def _parsed(raw: str, region: str) -> str | None:
     """phonenumbers' E.164 form of `raw`, when it is a possible number (memoised: a pure

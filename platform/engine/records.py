@@ -22,7 +22,7 @@ from . import expressions as ex
 from .access import Actor, can_delete, scope
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .fields import BUILTIN_TYPES
-from .model import Entity, Field, TenantModel
+from .model import Entity, Field, TenantModel, fields_where
 from .phones import normalize_phone
 from .queries import COLUMNS, ConditionBuilder, Page, Query, filterable_fields, iso
 from .tables import activity, members, record_keys, record_links, records
@@ -117,11 +117,11 @@ class RecordService:
             raise NotFound(f"no {name} here")
         return self.entity(name)
 
-    def fields_for(self, entity: Entity, data: Mapping[str, Any]) -> dict[str, Field]:
-        """The fields a record has: a ticket's depend on its type."""
+    def fields_for(self, entity: Entity, data: Mapping[str, Any]) -> Mapping[str, Field]:
+        """The fields a record has (read-only, shared): a ticket's depend on its type."""
         if entity.name == "ticket":
-            return {f.name: f for f in self.model.ticket_fields(data.get("type"))}
-        return dict(entity.field_map)
+            return self.model.ticket_field_map(data.get("type"))
+        return entity.field_map
 
     @cached_property
     def _users(self) -> dict[str, int]:
@@ -367,7 +367,7 @@ class RecordService:
                     if k not in RESERVED or k in ent.field_map}
         if "type" in incoming and ent.name == "ticket":
             data["type"] = incoming["type"]
-        fields = self.fields_for(ent, {**data, **incoming})
+        fields = self.fields_for(ent, data)  # data holds the incoming type already
         workflow = ent.workflow if ent.name != "ticket" else None
         for key, raw in incoming.items():
             field = fields.get(key)
@@ -421,8 +421,8 @@ class RecordService:
 
     def _field_defaults(self, fields: Mapping[str, Field], data: dict[str, Any], actor: Actor,
                         ctx: Context, errors: dict[str, list[str]]) -> None:
-        for field in fields.values():
-            if data.get(field.name) in (None, [], "") and field.default is not None:
+        for field in fields_where(fields, "default"):
+            if data.get(field.name) in (None, [], ""):
                 default = field.default
                 if field.type == "user" and default == "me":
                     default = actor.user_id
@@ -434,13 +434,15 @@ class RecordService:
     def _rules(self, ent: Entity, fields: Mapping[str, Field], data: dict[str, Any],
                errors: dict[str, list[str]]) -> None:
         """required, visible_if and required_if, evaluated on the server."""
-        values = {k: v for k, v in data.items()}
-        for field in fields.values():
+        values: dict[str, Any] | None = None
+        for field in fields_where(fields, "rules"):  # the others are never missing
             if field.name in errors:
                 continue
             empty = data.get(field.name) in (None, "", [])
             if not empty:  # a filled field is never missing (expressions have no effects)
                 continue
+            if values is None:
+                values = dict(data)
             needed = (field.required and (field.visible_if is None or bool(
                 ex.evaluate(field.visible_if, values)))) or (
                 field.required_if is not None and bool(ex.evaluate(field.required_if, values)))

@@ -15,6 +15,7 @@ from typing import Any
 import phonenumbers
 
 from callboard.engine.model import Entity, Field, Label, TenantModel
+from callboard.engine.phones import is_valid
 
 from .sheets import FileProblem
 
@@ -145,9 +146,9 @@ def restore_phone(number: int, region: str) -> str:
     numbering plan says the number is only valid with it."""
     digits = str(number)
     try:
-        if not phonenumbers.is_valid_number(phonenumbers.parse(digits, region)):
+        if not is_valid(digits, region):
             zero = "0" + digits
-            if phonenumbers.is_valid_number(phonenumbers.parse(zero, region)):
+            if is_valid(zero, region):
                 return zero
     except phonenumbers.NumberParseException:
         pass

@@ -10,6 +10,7 @@ import pytest
 
 from callboard.engine import phones
 from callboard.engine.phones import normalize_phone
+from callboard.io.columns import restore_phone
 
 REGIONS = ["VN", "CN", "US", "FR", "DE", "GB", "IT", "RU", "JP", "IN", "AU", "BR", "TH",
            "SG", "KR", "ID", "PH", "ES", "NL", "CH"]
@@ -81,3 +82,37 @@ def test_vietnamese_mobiles_take_the_fast_path() -> None:
         for spelling in (f"0{national}", f"0{national[:2]} {national[2:5]} {national[5:]}"):
             raw = spelling.replace(" ", "")
             assert phones._national(raw, "VN") == f"+84{national}" == reference(spelling, "VN")
+
+
+def reference_restore(number: int, region: str) -> str:
+    """restore_phone as it was, phonenumbers on every call (the behaviour to keep)."""
+    digits = str(number)
+    try:
+        if not phonenumbers.is_valid_number(phonenumbers.parse(digits, region)):
+            zero = "0" + digits
+            if phonenumbers.is_valid_number(phonenumbers.parse(zero, region)):
+                return zero
+    except phonenumbers.NumberParseException:
+        pass
+    return digits
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_restored_phones_agree_with_phonenumbers(region: str) -> None:
+    rng = random.Random(f"restore-{region}")
+    numbers = [v for v in spellings(rng, region) if isinstance(v, int)]
+    numbers += [int(str(v).lstrip("0") or "0") for v in spellings(rng, region)
+                if isinstance(v, str) and v.isdigit()]
+    numbers += [0, -1, -901234567, 10**20]
+    assert len(numbers) > 300
+    for number in numbers:
+        assert restore_phone(number, region) == reference_restore(number, region), \
+            (number, region)
+        for raw in (str(number), f"0{number}"):
+            try:
+                expected = phonenumbers.is_valid_number(phonenumbers.parse(raw, region))
+            except phonenumbers.NumberParseException:
+                with pytest.raises(phonenumbers.NumberParseException):
+                    phones.is_valid(raw, region)
+                continue
+            assert phones.is_valid(raw, region) == expected, (raw, region)
