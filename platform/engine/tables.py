@@ -204,6 +204,8 @@ call_sessions = Table(
     Column("state", String(16), nullable=False),
     Column("ivr_tree", String(64)),
     Column("ivr_state", Json),
+    # seconds added to the clock for this call's IVR (a simulated call's `at`), else NULL
+    Column("clock_offset", Float),
     Column("queue", String(64)),
     Column("priority", Integer, nullable=False, server_default="1"),
     Column("enqueued_at", Stamp),

@@ -3,6 +3,7 @@ kind needs, and the one-row insert that makes a repeated `event_id` harmless."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
@@ -43,6 +44,14 @@ def parse_event(raw: Any) -> dict[str, Any]:
         errors["digits"] = ["required"]
     if kind in ("call.ringing",) and "agent" not in out and "agent" not in errors:
         errors["agent"] = ["required: the agent's extension"]
+    at = raw.get("at")
+    if at is not None:
+        if kind != "call.incoming":
+            errors["at"] = ["only call.incoming may say when it happens"]
+        elif not isinstance(at, str) or _iso(at) is None:
+            errors["at"] = ["must be an ISO date and time like 2026-12-01T09:00"]
+        else:
+            out["at"] = at.strip()
     duration = raw.get("duration")
     if duration is not None:
         if isinstance(duration, bool) or not isinstance(duration, int | float) \
@@ -53,6 +62,13 @@ def parse_event(raw: Any) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(errors)
     return out
+
+
+def _iso(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
 
 
 def insert_ignore(tx: Connection, table: Any, values: Mapping[str, Any]) -> bool:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, update
 
@@ -66,6 +67,7 @@ class _IvrStart:
     customer: dict[str, Any] | None
     number: str | None
     to: str | None
+    offset: float | None = None     # the IVR's clock shift (a simulated call's `at`)
 
 
 class CallCenter:
@@ -223,16 +225,18 @@ class CallCenter:
             normalize_phone(raw_from, region, strict=False)
         to = normalize_phone(event.get("to"), region, strict=False) if event.get("to") \
             else None
+        offset = self._clock_offset(event.get("at"), now)
         if not insert_ignore(tx, call_sessions, {
                 "tenant_id": self.tenant.id, "call_id": call_id, "direction": "inbound",
                 "from_number": number, "to_number": to, "state": "new", "created_at": now,
-                "updated_at": now}):
+                "updated_at": now, "clock_offset": offset}):
             session = self._session(tx, call_id)
             if session is not None and session.state == "new" and session.call_record_id:
                 # recorded, but its IVR never got stored (a retry): go on from there
                 return _IvrStart(call_id, session.call_record_id,
                                  self._customer(session.customer_id),
-                                 session.from_number, session.to_number)
+                                 session.from_number, session.to_number,
+                                 session.clock_offset)
             return Outcome({"call_id": call_id, "actions": [], "duplicate": True})
         block = blacklist.check(self.svc, raw_from, "inbound", conn=tx)
         customer = None if block is not None else self.identify(number)
@@ -260,7 +264,7 @@ class CallCenter:
             self._save(tx, call_id, state="rejected", result="rejected", ended_at=now, **sess)
             return Outcome({"call_id": call_id, "actions": block.actions(), "blocked": True})
         self._save(tx, call_id, **sess)
-        return _IvrStart(call_id, record["id"], customer, number, to)
+        return _IvrStart(call_id, record["id"], customer, number, to, offset)
 
     def _start_ivr(self, start: _IvrStart) -> ivr.IvrStep:
         """The IVR of the called number from its start (outside any transaction)."""
@@ -272,7 +276,7 @@ class CallCenter:
                 if first else {"type": "hangup", "reason": "no IVR and no queue"}
             return ivr.IvrStep([final], {"final": final}, final, [])
         return ivr.start(tree, self._ivr_context(start.customer, start.call_id, start.number,
-                                                 start.to, self.clock()))
+                                                 start.to, self.clock(), start.offset))
 
     def _ivr_started(self, tx: Connection, event: dict[str, Any], now: datetime,
                      start: _IvrStart, step: ivr.IvrStep) -> Outcome:
@@ -305,7 +309,7 @@ class CallCenter:
             raise ValidationFailed({"call_id": ["the call's IVR tree no longer exists"]})
         customer = self._customer(session.customer_id)
         ctx = self._ivr_context(customer, session.call_id, session.from_number,
-                                session.to_number, now)
+                                session.to_number, now, session.clock_offset)
         ev = {"type": "digits", "digits": event["digits"]} if event["event"] == "call.digits" \
             else {"type": "timeout"}
         try:
@@ -477,7 +481,7 @@ class CallCenter:
                 step = ivr.resume(tree, {**call.ivr_state, "final": None},
                                   {"type": "queue_timeout"},
                                   self._ivr_context(None, call.call_id, call.from_number,
-                                                    call.to_number, now))
+                                                    call.to_number, now, call.clock_offset))
                 actions = step.actions
             except ivr.IvrError:
                 pass
@@ -541,9 +545,22 @@ class CallCenter:
             return None
 
     def _ivr_context(self, customer: Mapping[str, Any] | None, call_id: str,
-                     number: str | None, to: str | None, now: datetime) -> ivr.IvrContext:
+                     number: str | None, to: str | None, now: datetime,
+                     offset: float | None = None) -> ivr.IvrContext:
+        """What the IVR sees; `offset` shifts its clock (a simulated call's `at`)."""
+        if offset:
+            now = now + timedelta(seconds=offset)
         return ivr.IvrContext(self.model, customer,
                               {"call_id": call_id, "from": number, "to": to}, now, self.http)
+
+    def _clock_offset(self, at: str | None, now: datetime) -> float | None:
+        """Seconds from now to a simulated call's `at` (naive: in the tenant's time zone)."""
+        if not at:
+            return None
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=ZoneInfo(self.model.settings.timezone))
+        return (when - now).total_seconds()
 
     def _offer_notes(self, tx: Connection, offers: list[callqueue.Offer],
                      ) -> list[tuple[int, str, dict[str, Any]]]:

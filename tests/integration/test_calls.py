@@ -324,3 +324,25 @@ def test_abandon_timeout_and_supervisor_figures(as_: Any, users: Any, sim: Any,
     every = sup.get("/queues/stats").get_json()["items"]
     assert [q["queue"] for q in every] == ["support", "billing", "technical", "vip"]
     assert sup.get("/queues/support/stats?from=yesterday").status_code == 422
+
+
+def test_a_simulated_call_may_say_when_it_happens(app: Flask, as_: Any, users: Any,
+                                                  sim: Any, clock: Clock) -> None:
+    """`at` on a simulated call.incoming sets the IVR's clock for that call only: an
+    evening demo can walk the daytime menu, and the real clock still says closed."""
+    clock.at = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)      # Monday 21:00 in the city
+    closed = sim(**incoming("late", "0907000001")).get_json()
+    assert closed["actions"][-1]["type"] == "voicemail", closed
+    day = sim(**incoming("day", "0907000002"), at="2026-12-07T10:00").get_json()
+    assert day["actions"][-1]["type"] == "menu", day
+    # the menu answer is judged on the call's own clock, minutes later too
+    clock.advance(120)
+    step = sim(**ev("call.digits", "day", digits="2")).get_json()
+    assert step["actions"][-1]["type"] == "queue", step
+    # an aware `at` is taken as given; bad or misplaced ones are refused with the field
+    sat_night = sim(**incoming("utc", "0907000003"), at="2026-12-05T15:00:00+00:00")
+    assert sat_night.get_json()["actions"][-1]["type"] == "voicemail"
+    bad = sim(**incoming("bad", "0907000004"), at="yesterday")
+    assert bad.status_code in (400, 422) and "at" in json.dumps(bad.get_json()["errors"])
+    misplaced = sim(**ev("call.digits", "day", digits="1", at="2026-12-07T10:00"))
+    assert misplaced.status_code in (400, 422)

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), nullable=False),
         sa.Column("ivr_tree", sa.String(length=64), nullable=True),
         sa.Column("ivr_state", Json, nullable=True),
+        sa.Column("clock_offset", sa.Float(), nullable=True),
         sa.Column("queue", sa.String(length=64), nullable=True),
         sa.Column("priority", sa.Integer(), server_default="1", nullable=False),
         sa.Column("enqueued_at", Stamp, nullable=True),

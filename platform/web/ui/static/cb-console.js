@@ -137,7 +137,10 @@
       // Every press is a new event: a second digits press must not read as a repeat.
       seq += 1;
       var body = { event: "call." + kind, call_id: callId, event_id: callId + "-" + seq };
-      if (kind === "incoming") { body.from = v("sim-from"); body.to = v("sim-to"); }
+      if (kind === "incoming") {
+        body.from = v("sim-from"); body.to = v("sim-to");
+        if (v("sim-at")) body.at = v("sim-at");   // the tenant's local time of the call
+      }
       if (kind === "digits") body.digits = v("sim-digits");
       if (kind === "ringing" || kind === "answered") body.agent = v("sim-agent");
       if (kind === "ended") body.duration = 30;
