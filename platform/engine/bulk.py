@@ -38,7 +38,7 @@ from .access import Actor, scope
 from .errors import ValidationFailed
 from .model import Entity, Field, Label, fields_where
 from .phones import normalize_phone
-from .queries import ConditionBuilder, Query, filterable_fields
+from .queries import ConditionBuilder, Query, filterable_fields, iso
 from .records import Change, RecordService, _priority, _status
 from .tables import activity, record_keys, record_links, records
 from .values import Invalid, coerce, key_values
@@ -60,10 +60,37 @@ class RowOutcome:
     data: dict[str, Any] = field(default_factory=dict, repr=False)
     owner: int | None = None
     version: int = 0
+    title: str = ""
+    keys: list[tuple[str, str, bool]] = field(default_factory=list, repr=False)
+    data_json: Dumped | None = field(default=None, repr=False)     # `data` as stored
+    created_json: Dumped | None = field(default=None, repr=False)  # a creation's activity
 
     def fail(self, name: str, message: str) -> None:
         self.action = "failed"
         self.errors.setdefault(name, []).append(message)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as its values in order (a helper process sends thousands)."""
+        return RowOutcome, tuple(vars(self).values())  # set by __init__ in field order
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """What `BulkWriter.finish` changes, to put back when a batch is tried again."""
+        return (self.action, self.record_id, self.version,
+                {k: list(v) for k, v in self.errors.items()})
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        self.action, self.record_id, self.version, self.errors = state
+
+
+class Dumped(str):
+    """JSON text already serialised: stored as it is instead of being dumped again."""
+
+
+def dumps(value: Any) -> Dumped:
+    """`value` as JSON text, as the JSON columns store it."""
+    return Dumped(json.dumps(value))
+
+
 
 
 def _now() -> datetime:
@@ -119,23 +146,50 @@ class BulkWriter:
     def write(self, tx: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]]
               ) -> list[RowOutcome]:
         """Validate and write `rows` ((row number, values)) on `tx`; one outcome each."""
+        self.lock(tx)
+        return self.finish(tx, self.prepare(tx, rows))
+
+    def lock(self, tx: Connection) -> None:
+        """The batch's first statement. On SQLite it takes the write lock before the first
+        read (sqlite3 would begin the transaction only at the first write): the batch's
+        checks and writes are then one transaction, and the ids `_insert_records` numbers
+        are its own. Other writers wait for the batch (the busy timeout), which is short."""
         if self.svc.dialect == "sqlite":
-            # Take SQLite's write lock before the first read (sqlite3 would begin the
-            # transaction only at the first write): the batch's checks and writes are then
-            # one transaction, and the ids `_insert_records` numbers are its own. Other
-            # writers wait for the batch (the busy timeout), which is short.
             tx.execute(update(records).where(records.c.id == -1).values(version=1))
+
+    def prepare(self, conn: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]]
+                ) -> list[RowOutcome]:
+        """Each row validated by the record service, with its title and key values: all
+        that does not depend on the other rows or on the table. `conn` serves an upsert's
+        lookup of the records to update and the hooks; an insert reads nothing else, so
+        its rows can be prepared apart from the transaction that writes them."""
         outs = [RowOutcome(n) for n, _ in rows]
-        existing = self._match(tx, rows, outs) if self.mode == "upsert" else {}
+        existing = self._match(conn, rows, outs) if self.mode == "upsert" else {}
         for out, (_, values) in zip(outs, rows, strict=True):
             if out.action == "failed":
                 continue
-            self._validate(tx, out, values, existing.get(out.row_no))
+            self._validate(conn, out, values, existing.get(out.row_no))
+            if out.action in ("create", "update"):
+                self._derive(out)
+        return outs
+
+    def finish(self, tx: Connection, outs: list[RowOutcome]) -> list[RowOutcome]:
+        """The checks against the table and the other rows (uniqueness, link targets), then
+        the writes, for prepared rows on `tx` (after `lock`)."""
         live = [o for o in outs if o.action in ("create", "update")]
         self._check_unique(tx, live)
         self._check_links(tx, [o for o in live if o.action != "failed"])
         self._store(tx, [o for o in live if o.action != "failed"])
         return outs
+
+    def _derive(self, out: RowOutcome) -> None:
+        """What the stored row holds beside the data: its title, key rows and JSON."""
+        out.title = self.svc._title(self.ent, out.data)
+        out.keys = [(f.name, v[:320], f.unique) for f in fields_where(self._fields(out), "key")
+                    for v in key_values(f, out.data.get(f.name))]
+        out.data_json = dumps(out.data)
+        if out.action == "create":  # logged as `RecordService.create` logs it
+            out.created_json = dumps({k: [None, v] for k, v in out.data.items()})
 
     def _match(self, tx: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]],
                outs: list[RowOutcome]) -> dict[int, Any]:
@@ -231,20 +285,20 @@ class BulkWriter:
 
     def _check_unique(self, tx: Connection, live: list[RowOutcome]) -> None:
         """Unique values: against the table and against the other rows of the batch."""
-        names = {f.name: f for o in live for f in fields_where(self._fields(o), "unique")}
-        for name, f in names.items():
-            claims: dict[str, RowOutcome] = {}
-            for out in live:
-                if out.action == "failed" or out.data.get(name) in (None, ""):
+        by_field: dict[str, dict[str, RowOutcome]] = {}
+        for out in live:
+            prior = out.before["data"] if out.before else None
+            for name, v, unique in out.keys:
+                if out.action == "failed":
+                    break
+                if not unique or (prior is not None and prior.get(name) == out.data.get(name)):
                     continue
-                if out.before and out.before["data"].get(name) == out.data.get(name):
-                    continue
-                for v in key_values(f, out.data[name]):
-                    v = v[:320]
-                    if v in claims:
-                        out.fail(name, f"'{v}' repeats row {claims[v].row_no} of this file")
-                        break
+                claims = by_field.setdefault(name, {})
+                if v in claims:
+                    out.fail(name, f"'{v}' repeats row {claims[v].row_no} of this file")
+                else:
                     claims[v] = out
+        for name, claims in by_field.items():
             if self.claimed is not None:
                 earlier = self.claimed.setdefault(name, {})
                 for v, out in claims.items():
@@ -252,8 +306,7 @@ class BulkWriter:
                         out.fail(name, f"'{v}' repeats row {earlier[v]} of this file")
                     else:
                         earlier.setdefault(v, out.row_no)
-            values = list(claims)
-            for part in _chunks(values):
+            for part in _chunks(list(claims)):
                 for r in tx.execute(select(record_keys.c.value, record_keys.c.record_id).where(
                         record_keys.c.tenant_id == self.svc.tenant.id,
                         record_keys.c.entity == self.ent.name, record_keys.c.field == name,
@@ -316,7 +369,7 @@ class BulkWriter:
         rows: dict[int, dict[str, Any]] = {}
         if creates:
             params = [{"tenant_id": svc.tenant.id, "entity": ent.name, "owner_id": o.owner,
-                       "data": o.data, "title": svc._title(ent, o.data), "version": 1,
+                       "data": o.data_json or o.data, "title": o.title, "version": 1,
                        "status": _status(o.data), "priority": _priority(o.data),
                        "created_at": now, "updated_at": now, "created_by": actor.user_id,
                        "updated_by": actor.user_id} for o in creates]
@@ -326,7 +379,7 @@ class BulkWriter:
                 rows[rid] = p
         if updates:
             params = [{"b_id": o.record_id, "b_version": o.version, "data": o.data,
-                       "title": svc._title(ent, o.data), "owner_id": o.owner,
+                       "title": o.title, "owner_id": o.owner,
                        "status": _status(o.data), "priority": _priority(o.data),
                        "version": o.version + 1, "updated_at": now,
                        "updated_by": actor.user_id} for o in updates]
@@ -349,13 +402,10 @@ class BulkWriter:
         written = creates + updates
         keys, links, log = [], [], []
         for o in written:
-            fields = self._fields(o)
-            for f in fields_where(fields, "key"):
-                keys.extend({"tenant_id": svc.tenant.id, "entity": ent.name,
-                             "field": f.name, "value": v[:320], "record_id": o.record_id,
-                             "is_unique": f.unique}
-                            for v in key_values(f, o.data.get(f.name)))
-            for f in fields_where(fields, "link"):
+            keys.extend({"tenant_id": svc.tenant.id, "entity": ent.name, "field": name,
+                         "value": v, "record_id": o.record_id, "is_unique": unique}
+                        for name, v, unique in o.keys)
+            for f in fields_where(self._fields(o), "link"):
                 for v in _as_list(o.data.get(f.name)):
                     target, to_id = ("user", v) if f.type == "user" else (
                         (v["entity"], v["id"]) if isinstance(v, dict) else (f.entity, v))
@@ -363,9 +413,9 @@ class BulkWriter:
                                   "from_entity": ent.name, "field": f.name,
                                   "to_entity": target, "to_id": to_id})
             before = o.before["data"] if o.before else {}
-            diff = {k: [before.get(k), o.data.get(k)] for k in set(before) | set(o.data)
-                    if before.get(k) != o.data.get(k)} if before else \
-                {k: [None, v] for k, v in o.data.items()}  # as `RecordService.create` logs
+            diff: Any = {k: [before.get(k), o.data.get(k)] for k in set(before) | set(o.data)
+                         if before.get(k) != o.data.get(k)} if before else \
+                o.created_json or {k: [None, v] for k, v in o.data.items()}  # as `create` logs
             if o.before and o.before["owner"] != o.owner:
                 diff["owner"] = [o.before["owner"], o.owner]
             log.append({"tenant_id": svc.tenant.id, "record_id": o.record_id,
@@ -375,8 +425,14 @@ class BulkWriter:
         insert_rows(tx, record_links, links)
         insert_rows(tx, activity, log)
         changes: list[Change] = []
+        stamp = iso(now)
         for o in written:
-            record = svc._out_dict(o.record_id, {"entity": ent.name, **rows[o.record_id]})
+            row = rows[o.record_id]
+            record = {**o.data, "id": o.record_id, "entity": ent.name, "title": o.title,
+                      "version": o.version, "owner": o.owner, "created_at":
+                      stamp if o.action == "create" else iso(row["created_at"]),
+                      "updated_at": stamp, "created_by": row["created_by"],
+                      "updated_by": actor.user_id}  # as `RecordService._out_dict` shows it
             prior = None
             if o.before:
                 prior = {**record, **{k: None for k in record if k in o.data},
@@ -409,8 +465,8 @@ def insert_rows(tx: Connection, table: Table, rows: list[dict[str, Any]]) -> Non
     with cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row([json.dumps(row[n], ensure_ascii=False)
-                            if n in json_cols and row[n] is not None else row[n]
-                            for n in names])
+                            if n in json_cols and row[n] is not None
+                            and not isinstance(row[n], Dumped) else row[n] for n in names])
 
 
 def _executemany(tx: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -433,11 +489,23 @@ def _executemany(tx: Connection, table: Table, rows: list[dict[str, Any]]) -> No
     if not converted:
         tx.exec_driver_sql(sql, [get(r) for r in rows])
         return
+    # JSON already serialised passes as it is; a batch shares its timestamps, so a value
+    # that is the one before it (the same object) is not converted again.
+    converted = [(i, p, isinstance(table.c[names[i]].type, JSON)) for i, p in converted]
+    last: dict[int, tuple[Any, Any]] = {}
     params = []
     for r in rows:
         values = list(get(r))
-        for i, p in converted:
-            values[i] = p(values[i])
+        for i, p, is_json in converted:
+            v = values[i]
+            if is_json and isinstance(v, Dumped):
+                continue
+            seen = last.get(i)
+            if seen is not None and seen[0] is v:
+                values[i] = seen[1]
+            else:
+                values[i] = p(v)
+                last[i] = (v, values[i])
         params.append(tuple(values))
     tx.exec_driver_sql(sql, params)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, or_, select, update
@@ -517,6 +517,11 @@ class RecordService:
 
     # -- storage helpers ---------------------------------------------------------------
     def _title(self, ent: Entity, data: Mapping[str, Any]) -> str:
+        parts = _title_parts(ent.title)
+        if parts is not None:  # plain `{field}` places: filled without a Formatter
+            title = "".join(text if name is None else _shown(data.get(name, _BLANK))
+                            for text, name in parts)
+            return " ".join(title.split())[:500]
         shown = _Blank({k: (", ".join(map(str, v)) if isinstance(v, list) else v)
                         for k, v in data.items()})
         try:
@@ -631,6 +636,38 @@ class RecordService:
                 "version": row["version"], "owner": row["owner_id"],
                 "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"]),
                 "created_by": row["created_by"], "updated_by": row["updated_by"]}
+
+
+_BLANK = object()  # a field the record does not have: shown as nothing
+
+
+@lru_cache(maxsize=256)
+def _title_parts(template: str) -> tuple[tuple[str | None, str | None], ...] | None:
+    """A title template as (text, None) and (None, field) parts, when every place in it
+    is a plain `{field}` (no format spec, conversion, index or attribute); else None."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    parts: list[tuple[str | None, str | None]] = []
+    for text, name, spec, conversion in parsed:
+        if text:
+            parts.append((text, None))
+        if name is None:
+            continue
+        if spec or conversion or not name.isidentifier():
+            return None
+        parts.append((None, name))
+    return tuple(parts)
+
+
+def _shown(value: Any) -> str:
+    """A value in a title, as `format` would show it (a list as a comma list)."""
+    if value is _BLANK:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return value if isinstance(value, str) else format(value)
 
 
 class _Blank(dict):
