@@ -62,8 +62,8 @@ class RowOutcome:
     version: int = 0
     title: str = ""
     keys: list[tuple[str, str, bool]] = field(default_factory=list, repr=False)
-    data_json: Dumped | None = field(default=None, repr=False)     # `data` as stored
-    created_json: Dumped | None = field(default=None, repr=False)  # a creation's activity
+    data_json: str | None = field(default=None, repr=False)     # `data` as stored (JSON)
+    created_json: str | None = field(default=None, repr=False)  # a creation's activity
 
     def fail(self, name: str, message: str) -> None:
         self.action = "failed"
@@ -84,11 +84,6 @@ class RowOutcome:
 
 class Dumped(str):
     """JSON text already serialised: stored as it is instead of being dumped again."""
-
-
-def dumps(value: Any) -> Dumped:
-    """`value` as JSON text, as the JSON columns store it."""
-    return Dumped(json.dumps(value))
 
 
 
@@ -187,9 +182,9 @@ class BulkWriter:
         out.title = self.svc._title(self.ent, out.data)
         out.keys = [(f.name, v[:320], f.unique) for f in fields_where(self._fields(out), "key")
                     for v in key_values(f, out.data.get(f.name))]
-        out.data_json = dumps(out.data)
+        out.data_json = json.dumps(out.data)  # plain str: a subclass pickles far slower
         if out.action == "create":  # logged as `RecordService.create` logs it
-            out.created_json = dumps({k: [None, v] for k, v in out.data.items()})
+            out.created_json = json.dumps({k: [None, v] for k, v in out.data.items()})
 
     def _match(self, tx: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]],
                outs: list[RowOutcome]) -> dict[int, Any]:
@@ -260,13 +255,13 @@ class BulkWriter:
         try:
             if row is None:
                 data, owner = svc._validate(tx, self.actor, ent, {}, values, creating=True,
-                                            deferred=True)
+                                            deferred=True, ctx=self.ctx)
                 before: Mapping[str, Any] = {}
             else:
                 before = dict(row.data)
                 data, owner = svc._validate(tx, self.actor, ent, before, values,
                                             creating=False, current_owner=row.owner_id,
-                                            deferred=True)
+                                            deferred=True, ctx=self.ctx)
             for hook in svc.hooks:
                 hook.before_save(svc, tx, self.actor, ent, data, before)
         except ValidationFailed as e:
@@ -369,7 +364,8 @@ class BulkWriter:
         rows: dict[int, dict[str, Any]] = {}
         if creates:
             params = [{"tenant_id": svc.tenant.id, "entity": ent.name, "owner_id": o.owner,
-                       "data": o.data_json or o.data, "title": o.title, "version": 1,
+                       "data": Dumped(o.data_json) if o.data_json else o.data,
+                       "title": o.title, "version": 1,
                        "status": _status(o.data), "priority": _priority(o.data),
                        "created_at": now, "updated_at": now, "created_by": actor.user_id,
                        "updated_by": actor.user_id} for o in creates]
@@ -415,7 +411,8 @@ class BulkWriter:
             before = o.before["data"] if o.before else {}
             diff: Any = {k: [before.get(k), o.data.get(k)] for k in set(before) | set(o.data)
                          if before.get(k) != o.data.get(k)} if before else \
-                o.created_json or {k: [None, v] for k, v in o.data.items()}  # as `create` logs
+                Dumped(o.created_json) if o.created_json else \
+                {k: [None, v] for k, v in o.data.items()}  # as `RecordService.create` logs
             if o.before and o.before["owner"] != o.owner:
                 diff["owner"] = [o.before["owner"], o.owner]
             log.append({"tenant_id": svc.tenant.id, "record_id": o.record_id,

@@ -441,6 +441,8 @@ def _pair(a: Any, b: Any) -> tuple[Any, Any]:
 def _eq(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
+    if type(a) is str and type(b) is str:  # the common case: what `_pair` would leave
+        return a == b
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):

@@ -355,12 +355,14 @@ class RecordService:
     def _validate(self, tx: Connection, actor: Actor, ent: Entity, before: Mapping[str, Any],
                   values: Mapping[str, Any], *, creating: bool,
                   current_owner: int | None = None, allow: set[str] = frozenset(),
-                  deferred: bool = False) -> tuple[dict[str, Any], int | None]:
+                  deferred: bool = False, ctx: Context | None = None
+                  ) -> tuple[dict[str, Any], int | None]:
         """The data to store and its owner; ValidationFailed with every problem.
 
         `deferred`: leave the link and uniqueness checks (one query per row) to the caller,
-        which makes them for a whole batch at once (engine/bulk.py)."""
-        ctx = self.context(actor)
+        which makes them for a whole batch at once (engine/bulk.py), which also passes the
+        actor's `ctx` once for all its rows."""
+        ctx = ctx or self.context(actor)
         errors: dict[str, list[str]] = {}
         data = dict(before)
         incoming = {k: v for k, v in values.items()  # `title` may be a field (task, kb…)
@@ -399,8 +401,8 @@ class RecordService:
         if creating:
             self._defaults(ent, fields, data, actor, ctx, errors)
         self._rules(ent, fields, data, errors)
-        ok = {k: v for k, v in fields.items() if k not in errors}
         if not deferred:
+            ok = {k: v for k, v in fields.items() if k not in errors}
             self._check_links(tx, actor, ok, data, errors)
             self._check_unique(tx, ent, ok, data, errors, before)
         owner = self._owner(actor, values, creating, current_owner, errors)

@@ -14,11 +14,13 @@ here; so is a small file.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import sys
 import threading
 import traceback
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,20 @@ def can_fork(writer: BulkWriter, table_rows: int) -> bool:
     return (writer.mode == "insert" and table_rows >= PARALLEL_FROM
             and sys.platform.startswith("linux") and threading.active_count() == 1
             and database not in (None, "", ":memory:"))
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """The cyclic garbage collector run a hundred times less often while a batch import
+    runs in this (single-threaded) process: every row makes a few dozen containers, none
+    of them in a cycle, and each collection walks them all (measured: a tenth of the
+    import's time). Reference counting still frees every row."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 100_000), max(before[1], 50), max(before[2], 1000))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 class Helper:
@@ -151,6 +167,7 @@ def _serve(send: Any, writer: BulkWriter, path: Path, name: str | None,
            fields: Mapping[str, Field], region: str,
            done: Mapping[int, tuple[str, str | None]], size: int) -> None:
     """The helper: the file's rows, validated, a batch per message."""
+    gc.freeze()  # what it inherited is never collected here (nor copied by the collector)
     try:
         table = open_table(path, name)
         send.send(("head", table.header, table.total))
