@@ -140,11 +140,68 @@ def import_once(db: Database, path: Path, data_dir: Path, *, search: bool = Fals
 
     job = create_job(db.engine, db.tenant.id, 1, "import", {"entity": "customer"})
     svc = records_service(db.engine, db.tenant)
+    def usage() -> tuple[Any, Any]:
+        return (resource.getrusage(resource.RUSAGE_SELF),
+                resource.getrusage(resource.RUSAGE_CHILDREN))
+
+    before = usage()
     t0 = time.perf_counter()
     result = import_file(svc, Actor(db.tenant.id, 1, "owner", email="owner@water.test"),
                          "customer", path, job_id=job, errors_path=data_dir / "rejected.xlsx")
     result["seconds"] = time.perf_counter() - t0
+    after = usage()
+    result["cpu"] = [a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
+                     for a, b in zip(after, before, strict=True)]  # this process, the helper
+    result["helper_mb"] = after[1].ru_maxrss / 1024  # the largest waited-for child's peak
+    result["job"] = job
     return result
+
+
+def storage_floor(db: Database, job: int, data_dir: Path, batch: int = 1000) -> float:
+    """Seconds to store what the import stored, with nothing else: its records, key rows,
+    activity and ledger rows, read back (JSON pre-serialised, not timed), then written into
+    a fresh database of the same schema and tenant through `engine.bulk.insert_rows` (the
+    import's own executemany on SQLite, COPY on PostgreSQL), `batch` records per
+    committed transaction, as the import commits them."""
+    import json
+    from itertools import groupby
+
+    from sqlalchemy import JSON, select
+
+    from callboard.engine.bulk import Dumped, insert_rows
+    from callboard.engine.tables import activity, import_rows, record_keys, records
+
+    def rows(conn: Any, table: Any, where: Any, by: str) -> dict[int, list[dict]]:
+        json_cols = [c.name for c in table.c if isinstance(c.type, JSON)]
+        out: dict[int, list[dict]] = {}
+        for r in conn.execute(select(table).where(where).order_by(table.c[by])):
+            row = dict(r._mapping)
+            for c in json_cols:
+                if row[c] is not None:
+                    row[c] = Dumped(json.dumps(row[c]))
+            if table is not records:
+                row.pop("id")
+            out.setdefault(row[by], []).append(row)
+        return out
+
+    with db.engine.connect() as conn:
+        recs = rows(conn, records, records.c.tenant_id == db.tenant.id, "id")
+        keys = rows(conn, record_keys, record_keys.c.tenant_id == db.tenant.id, "record_id")
+        log = rows(conn, activity, activity.c.tenant_id == db.tenant.id, "record_id")
+        ledger = rows(conn, import_rows, import_rows.c.job_id == job, "record_id")
+    fresh = Database(db.kind, data_dir)
+    try:
+        ids = sorted(recs)
+        t0 = time.perf_counter()
+        for _, part in groupby(enumerate(ids), key=lambda x: x[0] // batch):
+            chunk = [i for _, i in part]
+            with fresh.engine.begin() as tx:
+                for table, source in ((records, recs), (record_keys, keys), (activity, log),
+                                      (import_rows, ledger)):
+                    insert_rows(tx, table, [r for i in chunk for r in source.get(i, ())])
+        return time.perf_counter() - t0
+    finally:
+        fresh.drop()
 
 
 def export_once(db: Database, data_dir: Path, suffix: str) -> tuple[float, int]:
@@ -178,6 +235,7 @@ def _memory_child(kind: str, path: str, data_dir: str, queue: Any) -> None:
         result = import_once(db, Path(path), Path(data_dir))
         queue.put({"rows": result["rows"], "created": result["created"],
                    "failed": result["failed"], "seconds": result["seconds"],
+                   "helper_mb": result["helper_mb"], "parallel": result["parallel"],
                    "base_mb": base / 1024, "base_hwm": base_hwm, "hwm_mb": _hwm_mb(),
                    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
     except BaseException as e:
@@ -204,8 +262,9 @@ def memory(kinds: list[str], rows: int, data_dir: Path) -> None:
         print(f"[{kind}] memory: {out['rows']} rows imported in {out['seconds']:.0f} s "
               f"({out['rows'] / out['seconds']:,.0f} rows/s); peak RSS {out['peak_mb']:.0f} MB "
               f"by getrusage (ru_maxrss, {out['base_mb']:.0f} MB at the child's start), "
-              f"{out['hwm_mb']:.0f} MB by VmHWM ({out['base_hwm']:.0f} MB at start)",
-              flush=True)
+              f"{out['hwm_mb']:.0f} MB by VmHWM ({out['base_hwm']:.0f} MB at start); "
+              + (f"the helper process reading the file: peak RSS {out['helper_mb']:.0f} MB"
+                 if out["parallel"] else "read in-process"), flush=True)
 
 
 def main() -> None:
@@ -218,6 +277,8 @@ def main() -> None:
     ap.add_argument("--memory-only", action="store_true",
                     help="only the --memory-rows run, not the import and export of --rows")
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--floor", action="store_true",
+                    help="also time writing the imported rows with nothing else")
     args = ap.parse_args()
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cb-import-"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -241,6 +302,14 @@ def main() -> None:
             print(f"[{kind}] {what}: {result['seconds']:.1f} s, {rate:,.0f} rows/s, "
                   f"created {result['created']}, failed {result['failed']}; "
                   f"ratio import/bare read {result['seconds'] / bare:.1f}x", flush=True)
+            print(f"[{kind}]   CPU: importing process {result['cpu'][0]:.1f} s, "
+                  + (f"helper process (reads and validates) {result['cpu'][1]:.1f} s"
+                     if result["parallel"] else "no helper process"), flush=True)
+            if args.floor:
+                floor = storage_floor(db, result["job"], data_dir)
+                print(f"[{kind}] storage floor (the same rows written with nothing else): "
+                      f"{floor:.1f} s = {floor / bare:.1f}x the bare read; the import is "
+                      f"{result['seconds'] / floor:.1f}x the floor", flush=True)
             for suffix in (".xlsx", ".csv"):
                 secs, rows = export_once(db, data_dir, suffix)
                 print(f"[{kind}] export {suffix}: {rows} rows in {secs:.1f} s "
