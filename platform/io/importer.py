@@ -25,7 +25,7 @@ from callboard.engine.records import _PENDING, RecordService
 from . import ledger
 from .cells import safe_text
 from .columns import Columns, importable_fields
-from .rowsource import Batch, Helper, batches, can_fork, fewer_collections
+from .rowsource import Batch, Helper, batches, can_fork
 from .sheets import FileProblem, estimate_rows, open_table
 
 BATCH = 1000
@@ -97,7 +97,6 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
         if parallel is None:
             parallel = can_fork(writer, estimate_rows(path))
         if parallel and writer.mode == "insert":
-            stack.enter_context(fewer_collections())
             helper = stack.enter_context(
                 Helper(writer, path, name, fields, region, done, batch_size))
             header, total = helper.header, helper.total

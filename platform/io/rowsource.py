@@ -87,20 +87,6 @@ def can_fork(writer: BulkWriter, table_rows: int) -> bool:
             and database not in (None, "", ":memory:"))
 
 
-@contextmanager
-def fewer_collections() -> Iterator[None]:
-    """The cyclic garbage collector run a hundred times less often while a batch import
-    runs in this (single-threaded) process: every row makes a few dozen containers, none
-    of them in a cycle, and each collection walks them all (measured: a tenth of the
-    import's time). Reference counting still frees every row."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], 100_000), max(before[1], 50), max(before[2], 1000))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-
-
 class Helper:
     """A forked process reading and validating the file; the importer takes its batches.
 
@@ -149,7 +135,8 @@ class Helper:
             if not self._recv.poll(STALLED_AFTER):
                 raise RuntimeError(f"the process reading the file sent nothing for "
                                    f"{STALLED_AFTER} s; it was stopped")
-            message = self._recv.recv()
+            with _uncollected():  # unpickling a batch makes ~40k acyclic objects
+                message = self._recv.recv()
         except (EOFError, OSError):  # gone, perhaps half-way through a message
             self._proc.join()
             raise RuntimeError("the process reading the file stopped "
@@ -161,6 +148,20 @@ class Helper:
         if message[0] == "crash":
             raise RuntimeError(f"reading the file failed:\n{message[1]}")
         return message
+
+
+@contextmanager
+def _uncollected() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: (un)pickling a batch makes tens of thousands
+    of containers, none in a cycle, and a collection every 700 of them walked them all
+    (measured: three times the time of unpickling alone). Single-threaded processes only."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _serve(send: Any, writer: BulkWriter, path: Path, name: str | None,
@@ -182,7 +183,8 @@ def _serve(send: Any, writer: BulkWriter, path: Path, name: str | None,
                 outs = writer.prepare(conn, [(n, v) for n, v, _ in batch.rows])
                 conn.rollback()
                 prepared = [(o, c) for o, (_, _, c) in zip(outs, batch.rows, strict=True)]
-                send.send(("batch", prepared, batch.done, batch.seen))
+                with _uncollected():
+                    send.send(("batch", prepared, batch.done, batch.seen))
         send.send(("end",))
     except FileProblem as e:
         send.send(("problem", str(e)))
