@@ -182,8 +182,8 @@ class BulkWriter:
         out.title = self.svc._title(self.ent, out.data)
         out.keys = [(f.name, v[:320], f.unique) for f in fields_where(self._fields(out), "key")
                     for v in key_values(f, out.data.get(f.name))]
-        out.data_json = json.dumps(out.data)  # plain str: a subclass pickles far slower
-        if out.action == "create":  # logged as `RecordService.create` logs it
+        if out.action == "create":  # an update is written through SQLAlchemy, as a dict
+            out.data_json = json.dumps(out.data)  # plain str: a subclass pickles far slower
             out.created_json = json.dumps({k: [None, v] for k, v in out.data.items()})
 
     def _match(self, tx: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]],
