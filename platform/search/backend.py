@@ -10,6 +10,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 # Field boosts: a match in the title counts most, one only in an attachment least.
 BOOSTS: dict[str, float] = {"title": 6.0, "keywords": 3.5, "body": 2.0, "attachments": 1.0}
@@ -114,6 +117,6 @@ class SearchBackend(ABC):
         """Release what the backend keeps open."""
 
 
-def chunks(items: Sequence[tuple[str, int]], size: int) -> Iterator[Sequence[tuple[str, int]]]:
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]

@@ -7,6 +7,12 @@ tenant's one index writer, reading each noted record as it now is in the databas
 or deleted: its document is removed). A process that cannot get the writer in time
 leaves its notes for the next writer or search, so no change is lost and the last state
 always wins, whatever the order of the processes.
+
+Within a bulk operation (`engine.deferral.deferring()`: an import, a bulk delete, the
+revert of an import) each batch only notes its records; the notes are drained once at
+the end, COMMIT_EVERY documents per index commit, instead of one index commit per batch.
+A single write or a search takes on at most OPPORTUNISTIC notes of a backlog, newest
+first, so it never pays for someone else's import.
 """
 from __future__ import annotations
 
@@ -20,12 +26,13 @@ import phonenumbers
 from sqlalchemy import Engine, delete, func, insert, select
 
 from callboard.engine.access import scope, system_actor
+from callboard.engine.deferral import later
 from callboard.engine.model import Field, TenantModel
 from callboard.engine.records import Change, on_change
 from callboard.engine.tables import attachments, records, search_pending
 from callboard.engine.tenancy import Tenant, TenantStore
 
-from .backend import Batch, Document, IndexBusy, SearchBackend
+from .backend import Batch, Document, IndexBusy, SearchBackend, chunks
 from .extract import html_text
 from .whoosh_backend import WhooshBackend
 
@@ -35,7 +42,9 @@ RECORD_ENTITIES = ("customer", "contact", "ticket")   # the global record search
 KB_ENTITY = "kb_article"
 INDEXED = (*RECORD_ENTITIES, KB_ENTITY)
 WRITE_WAIT = 3.0    # seconds a writing process waits for the index writer (then leaves a note)
-BATCH = 500
+BATCH = 500           # notes, and records, read at a time
+COMMIT_EVERY = 10_000  # documents per index commit when a backlog is drained
+OPPORTUNISTIC = 200    # notes of a backlog that one write or one search takes on
 
 Progress = Callable[[int, int], None]
 
@@ -64,40 +73,55 @@ class SearchIndexer:
 
     def touch(self, tenant_id: int, keys: Iterable[tuple[str, int]],
               wait: float = WRITE_WAIT) -> None:
-        """Note that these records changed, then bring the index up to date."""
+        """Note that these records changed, then bring the index up to date: now, or at
+        the end of the bulk operation the caller is in."""
         rows = [{"tenant_id": tenant_id, "entity": e, "record_id": int(i)} for e, i in keys]
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(insert(search_pending), rows)
-        self.drain(tenant_id, wait=wait)
+        if not later(("search", id(self), tenant_id),
+                     lambda: self.drain(tenant_id, wait=wait)):
+            self.drain(tenant_id, wait=wait, limit=max(len(rows), OPPORTUNISTIC),
+                       newest=True)
 
     def pending(self, tenant_id: int) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(search_pending).where(
                 search_pending.c.tenant_id == tenant_id)).scalar_one()
 
-    def _noted(self, tenant_id: int) -> list[Any]:
-        """The oldest noted changes of the tenant, at most one batch of them."""
+    def _noted(self, tenant_id: int, n: int, newest: bool = False) -> list[Any]:
+        """The oldest (or newest) `n` noted changes of the tenant."""
+        order = search_pending.c.id.desc() if newest else search_pending.c.id
         with self.engine.connect() as conn:
             return conn.execute(select(search_pending).where(
-                search_pending.c.tenant_id == tenant_id)
-                .order_by(search_pending.c.id).limit(BATCH)).all()
+                search_pending.c.tenant_id == tenant_id).order_by(order).limit(n)).all()
 
-    def drain(self, tenant_id: int, wait: float = WRITE_WAIT) -> bool:
-        """Index every noted record of the tenant; False when another writer kept the index
-        longer than `wait` seconds (it, or the next writer, will do it)."""
+    def drain(self, tenant_id: int, wait: float = WRITE_WAIT, *, limit: int | None = None,
+              newest: bool = False) -> bool:
+        """Index the noted records of the tenant (at most `limit` notes, the newest first
+        with `newest`); False when another writer kept the index longer than `wait`
+        seconds (it, or the next writer, will do it)."""
+        left = limit
         try:
-            while True:
-                if not self._noted(tenant_id):
+            while left is None or left > 0:
+                if not self._noted(tenant_id, 1):
                     return True
                 with self.backend.writing(tenant_id, timeout=wait) as batch:
-                    # re-read under the writer: another process may have drained meanwhile
-                    noted = self._noted(tenant_id)
+                    # read under the writer: another process may have drained meanwhile
+                    noted = self._noted(tenant_id, COMMIT_EVERY if left is None
+                                        else min(left, COMMIT_EVERY), newest)
                     if not noted:
                         return True
+                    # every note is read before any record: each document is at least as
+                    # new as the change that noted it
                     keys = list(dict.fromkeys((r.entity, r.record_id) for r in noted))
-                    self._write(batch, self.tenant(tenant_id), keys)
+                    tenant = self.tenant(tenant_id)
+                    for part in chunks(keys, BATCH):
+                        self._write(batch, tenant, list(part))
                     batch.on_commit(lambda ids=[r.id for r in noted]: self._done(ids))
+                if left is not None:
+                    left -= len(noted)
+            return True
         except IndexBusy:
             return False
 
@@ -105,7 +129,8 @@ class SearchIndexer:
         """Forget notes once their documents are committed (still under the writer, so
         no other process reads them meanwhile)."""
         with self.engine.begin() as conn:
-            conn.execute(delete(search_pending).where(search_pending.c.id.in_(ids)))
+            for part in chunks(ids, 1000):
+                conn.execute(delete(search_pending).where(search_pending.c.id.in_(part)))
 
     def _forget_until(self, tenant_id: int, mark: int) -> None:
         with self.engine.begin() as conn:

@@ -18,7 +18,7 @@ from callboard.engine.queries import Query
 from callboard.engine.records import RecordService
 from callboard.engine.tables import kb_favorites, kb_feedback, kb_stats, records
 
-from .indexing import KB_ENTITY, RECORD_ENTITIES, SearchIndexer
+from .indexing import KB_ENTITY, OPPORTUNISTIC, RECORD_ENTITIES, SearchIndexer
 
 HALF_LIFE = 7 * 24 * 3600.0               # a view counts half as much a week later
 _TAU = HALF_LIFE / math.log(2)
@@ -74,7 +74,7 @@ def search_articles(indexer: SearchIndexer, svc: RecordService, actor: Actor, te
     cats = None
     if category not in (None, ""):
         cats = category_and_descendants(svc, actor, category)
-    indexer.drain(svc.tenant.id, wait=0.0)
+    indexer.drain(svc.tenant.id, wait=0.0, limit=OPPORTUNISTIC, newest=True)
     titles: dict[tuple[str, int], str] = {}
     found = indexer.backend.search(svc.tenant.id, text, entities=[KB_ENTITY],
                                    categories=cats, limit=limit,
@@ -99,7 +99,7 @@ def search_records(indexer: SearchIndexer, svc: RecordService, actor: Actor, tex
         number = normalize_phone(text, svc.model.settings.phone_region, strict=False)
         if number:
             text = number.lstrip("+")
-    indexer.drain(svc.tenant.id, wait=0.0)
+    indexer.drain(svc.tenant.id, wait=0.0, limit=OPPORTUNISTIC, newest=True)
     titles: dict[tuple[str, int], str] = {}
     found = indexer.backend.search(svc.tenant.id, text, entities=entities, limit=limit,
                                    visible=_visible(svc, actor, titles))
