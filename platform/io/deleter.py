@@ -9,6 +9,7 @@ from typing import Any
 
 from callboard.engine.access import Actor
 from callboard.engine.bulk import match_keys, soft_delete
+from callboard.engine.deferral import deferring
 from callboard.engine.errors import Forbidden
 from callboard.engine.records import RecordService
 
@@ -54,13 +55,14 @@ def delete_from_file(svc: RecordService, actor: Actor, entity: str, path: Path, 
         pending.clear()
         progress(counts["values"] / max(table.total + 1, counts["values"], 1))
 
-    if not _looks_like_header(table.header):
-        _take(table.header, region, seen, pending, counts)
-    for _, cells in table.rows:
-        _take(cells, region, seen, pending, counts)
-        if len(pending) >= CHUNK:
-            flush()
-    flush()
+    with deferring():  # listeners' follow-up (search) once, at the end
+        if not _looks_like_header(table.header):
+            _take(table.header, region, seen, pending, counts)
+        for _, cells in table.rows:
+            _take(cells, region, seen, pending, counts)
+            if len(pending) >= CHUNK:
+                flush()
+        flush()
     if counts["values"] == 0:
         raise FileProblem("the file holds no phone, e-mail or id to delete")
     return {**counts, "not_found_values": missing, "entity": entity}

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from callboard.engine.access import Actor
 from callboard.engine.bulk import BulkWriter, RowOutcome, refresh_statistics
+from callboard.engine.deferral import deferring
 from callboard.engine.errors import Conflict
 from callboard.engine.records import _PENDING, RecordService
 
@@ -94,6 +95,7 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
             done = ledger.done_rows(conn, job_id)
     path = Path(path)
     with ExitStack() as stack:
+        stack.enter_context(deferring())  # listeners' follow-up (search) once, at the end
         if parallel is None:
             parallel = can_fork(writer, estimate_rows(path))
         if parallel and writer.mode == "insert":

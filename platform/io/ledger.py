@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select, update
 
 from callboard.engine.access import Actor, scope, system_actor
 from callboard.engine.bulk import RowOutcome, insert_rows, soft_delete
+from callboard.engine.deferral import deferring
 from callboard.engine.errors import NotFound, ValidationFailed
 from callboard.engine.records import RecordService
 from callboard.engine.tables import import_rows, records
@@ -49,30 +50,31 @@ def revert(svc: RecordService, actor: Actor, job_id: int, entity: str,
         raise NotFound(f"job {job_id} is not an import with rows to revert")
     counts = {"removed": 0, "restored": 0, "skipped": 0}
     done, last = 0, 0
-    while True:
-        with svc.engine.connect() as conn:
-            rows = conn.execute(select(import_rows).where(
-                import_rows.c.job_id == job_id, import_rows.c.id > last,
-                import_rows.c.action.in_(("create", "update"))).order_by(import_rows.c.id)
-                .limit(CHUNK)).all()
-        if not rows:
-            break
-        last = rows[-1].id
-        with svc.transaction() as tx:
-            created = [r.record_id for r in rows if r.action == "create"]
-            visible = _visible(tx, actor, entity, created)
-            removed = soft_delete(svc, tx, actor, entity, sorted(visible),
-                                  comment=f"revert of import {job_id}")
-            counts["removed"] += len(removed)
-            counts["skipped"] += len(created) - len(removed)
-            for r in rows:
-                if r.action == "update":
-                    counts["restored" if _restore(svc, tx, actor, entity, r) else
-                           "skipped"] += 1
-            tx.execute(update(import_rows).where(import_rows.c.id.in_([r.id for r in rows]))
-                       .values(action="reverted"))
-        done += len(rows)
-        progress(done / max(len(total), 1))
+    with deferring():  # listeners' follow-up (search) once, at the end
+        while True:
+            with svc.engine.connect() as conn:
+                rows = conn.execute(select(import_rows).where(
+                    import_rows.c.job_id == job_id, import_rows.c.id > last,
+                    import_rows.c.action.in_(("create", "update"))).order_by(import_rows.c.id)
+                    .limit(CHUNK)).all()
+            if not rows:
+                break
+            last = rows[-1].id
+            with svc.transaction() as tx:
+                created = [r.record_id for r in rows if r.action == "create"]
+                visible = _visible(tx, actor, entity, created)
+                removed = soft_delete(svc, tx, actor, entity, sorted(visible),
+                                      comment=f"revert of import {job_id}")
+                counts["removed"] += len(removed)
+                counts["skipped"] += len(created) - len(removed)
+                for r in rows:
+                    if r.action == "update":
+                        counts["restored" if _restore(svc, tx, actor, entity, r) else
+                               "skipped"] += 1
+                tx.execute(update(import_rows).where(import_rows.c.id.in_([r.id for r in rows]))
+                           .values(action="reverted"))
+            done += len(rows)
+            progress(done / max(len(total), 1))
     return counts
 
 

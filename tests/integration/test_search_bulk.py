@@ -1,0 +1,156 @@
+"""The search index during bulk operations: an import, or the revert of one, notes its
+records batch by batch and indexes them once at the end (one index commit, not one per
+batch); a search or a single write meanwhile takes on only the newest part of the
+backlog; notes left by a process that died are drained later, none lost."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import Engine
+from whoosh import index
+
+from callboard.engine.access import Actor
+from callboard.engine.db import connect
+from callboard.engine.deferral import deferring
+from callboard.engine.records import RecordService
+from callboard.engine.tenancy import Tenant
+from callboard.io.importer import import_file
+from callboard.io.ledger import revert
+from callboard.jobs.runner import create_job
+from callboard.search.indexing import OPPORTUNISTIC, SearchIndexer, install
+from callboard.search.kb import search_records
+from callboard.workflows.hooks import records_service
+
+
+@pytest.fixture
+def svc(engine: Engine, water: Tenant, people: dict[str, Actor]) -> RecordService:
+    return records_service(engine, water)
+
+
+@pytest.fixture
+def indexer(engine: Engine, tmp_path: Path) -> SearchIndexer:
+    return install(engine, tmp_path / "data")
+
+
+def customers(path: Path, rows: int, first: int = 0) -> Path:
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("data")
+    ws.append(["name", "phone", "email"])
+    for i in range(first, first + rows):
+        ws.append([f"Khách Số{i}", f"09{i:08d}", f"kh{i}@example.vn"])
+    wb.save(path)
+    return path
+
+
+def commits(indexer: SearchIndexer, tenant: Tenant) -> int:
+    """How many times the tenant's record index has been committed."""
+    return index.open_dir(str(indexer.backend.path(tenant.id) / "records")).latest_generation()
+
+
+def ids(indexer: SearchIndexer, svc: RecordService, actor: Actor, text: str) -> list[int]:
+    return [i["id"] for i in search_records(indexer, svc, actor, text)["items"]]
+
+
+def test_an_import_is_indexed_once_at_its_end(svc: RecordService, indexer: SearchIndexer,
+                                              people: dict[str, Actor], water: Tenant,
+                                              tmp_path: Path) -> None:
+    owner = people["owner"]
+    first = svc.create(owner, "customer", {"name": "Khách đầu tiên", "phone": "0911000000"})
+    assert ids(indexer, svc, owner, "dau tien") == [first["id"]]
+    before = commits(indexer, water)
+    job = create_job(svc.engine, water.id, 1, "import", {"entity": "customer"})
+    result = import_file(svc, owner, "customer", customers(tmp_path / "c.xlsx", 1200),
+                         job_id=job, batch_size=300, parallel=False)
+    assert result["created"] == 1200
+    assert commits(indexer, water) == before + 1      # not one commit per batch of 300
+    assert indexer.pending(water.id) == 0
+    for i in (0, 299, 300, 1199):
+        assert len(ids(indexer, svc, owner, f"09{i:08d}")) == 1, i
+        assert len(ids(indexer, svc, owner, f"kh{i}@example.vn")) == 1, i
+
+    revert(svc, owner, job, "customer")               # a bulk operation too
+    assert commits(indexer, water) == before + 2
+    assert ids(indexer, svc, owner, "so1199") == []
+    assert ids(indexer, svc, owner, "dau tien") == [first["id"]]
+
+
+def test_a_search_during_a_bulk_operation_takes_on_only_the_newest_notes(
+        svc: RecordService, indexer: SearchIndexer, people: dict[str, Actor],
+        water: Tenant) -> None:
+    owner = people["owner"]
+    made = OPPORTUNISTIC + 50
+    with deferring():
+        created = [svc.create(owner, "customer", {"name": f"Hàng loạt {i}"})["id"]
+                   for i in range(made)]
+        assert indexer.pending(water.id) == made      # noted, not yet indexed
+        assert ids(indexer, svc, owner, f"hang loat {made - 1}") == [created[-1]]
+        assert indexer.pending(water.id) == made - OPPORTUNISTIC
+        unindexed = indexer.backend.search(water.id, "hang loat 0", entities=["customer"])
+        assert unindexed.hits == []                   # the oldest wait their turn
+    assert indexer.pending(water.id) == 0             # the end of the block drains the rest
+    assert ids(indexer, svc, owner, "hang loat 0") == [created[0]]
+
+
+def _import_then_die(url: str, data_dir: str, tenant_id: int, path: str) -> None:
+    """In a forked child: import with the indexer installed, then die before the bulk
+    operation's end, as a killed worker would."""
+    engine = connect(url)
+    try:
+        from callboard.engine.tenancy import TenantStore
+
+        install(engine, Path(data_dir))
+        tenant = TenantStore(engine).get(tenant_id)
+        svc = records_service(engine, tenant)
+        with deferring():
+            import_file(svc, Actor(tenant_id, 1, "owner", email="owner@water.test"),
+                        "customer", Path(path), batch_size=100, parallel=False)
+            os._exit(0)
+    finally:
+        os._exit(1)
+
+
+def test_notes_of_a_process_that_died_are_drained_later(
+        svc: RecordService, indexer: SearchIndexer, people: dict[str, Actor],
+        water: Tenant, db_url: str, tmp_path: Path) -> None:
+    owner = people["owner"]
+    path = customers(tmp_path / "c.xlsx", 300, first=5000)
+    child = multiprocessing.get_context("fork").Process(
+        target=_import_then_die, args=(db_url, str(indexer.data_dir), water.id, str(path)))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+    assert indexer.pending(water.id) == 300           # the records are in, their notes kept
+    assert len(ids(indexer, svc, owner, "0900005299")) == 1   # a search takes the newest
+    assert indexer.pending(water.id) == 300 - OPPORTUNISTIC
+    assert indexer.drain(water.id)                    # the next bulk drain, or a reindex
+    assert indexer.pending(water.id) == 0
+    assert len(ids(indexer, svc, owner, "0900005000")) == 1
+
+
+def test_a_single_write_does_not_pay_for_a_backlog(svc: RecordService,
+                                                   indexer: SearchIndexer,
+                                                   people: dict[str, Actor],
+                                                   water: Tenant) -> None:
+    owner = people["owner"]
+    backlog = 2 * OPPORTUNISTIC + 10
+    with deferring():  # a backlog of notes, as a died import leaves
+        for i in range(backlog):
+            svc.create(owner, "customer", {"name": f"Tồn đọng {i}"})
+        # a write outside the bulk operation (another request) indexes itself at once
+        # and takes on a bounded part of the backlog
+        token: dict[str, Any] = {}
+
+        def elsewhere() -> None:
+            token["id"] = svc.create(owner, "customer", {"name": "Cuộc gọi mới"})["id"]
+
+        import contextvars
+
+        contextvars.Context().run(elsewhere)
+        assert indexer.pending(water.id) == backlog + 1 - OPPORTUNISTIC
+        hits = [i["id"] for i in search_records(indexer, svc, owner, "cuoc goi moi")["items"]]
+        assert hits == [token["id"]]
