@@ -33,6 +33,29 @@ def need(reason: str) -> None:
     pytest.skip(reason)
 
 
+def children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (Linux: read from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def _pg_admin() -> Engine | None:
     try:
         eng = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))

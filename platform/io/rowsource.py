@@ -100,7 +100,8 @@ class Helper:
         ctx = mp.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_serve, daemon=True, name="callboard-import-reader",
-                                 args=(send, writer, path, name, fields, region, done, size))
+                                 args=(send, self._recv, writer, path, name, fields, region,
+                                       done, size))
         self._proc.start()
         send.close()  # the helper holds the only writing end: its exit ends our reads
         try:
@@ -165,10 +166,13 @@ def _uncollected() -> Iterator[None]:
             gc.enable()
 
 
-def _serve(send: Any, writer: BulkWriter, path: Path, name: str | None,
+def _serve(send: Any, importer_end: Any, writer: BulkWriter, path: Path, name: str | None,
            fields: Mapping[str, Field], region: str,
            done: Mapping[int, tuple[str, str | None]], size: int) -> None:
     """The helper: the file's rows, validated, a batch per message."""
+    # The reading end is the importer's alone: held here too, a dead importer would leave
+    # this process blocked on a full pipe for ever instead of stopping it (broken pipe).
+    importer_end.close()
     gc.freeze()  # what it inherited is never collected here (nor copied by the collector)
     try:
         table = open_table(path, name)

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from callboard.io.ledger import revert
 from callboard.io.sheets import FileProblem
 from callboard.jobs.runner import create_job
 from callboard.workflows.hooks import records_service
+from tests.conftest import children, running
 
 HEADER = ["Tên chủ hộ / Tên khách hàng", "Điện thoại 1", "Email", "Loại khách hàng",
           "Quận / Huyện", "Số nhân khẩu đăng ký định mức", "Người phụ trách"]
@@ -189,3 +191,38 @@ def test_command_line_import_of_a_large_file_uses_the_helper(
     assert "created 5993, updated 0, unchanged 0, failed 6 of 5999 rows" in said, said
     job = said.split("(job ")[1].split(")")[0]
     assert '"parallel": true' in cli("jobs", "show", job)
+
+
+def test_helper_stops_when_the_importer_dies(db_url: str, engine: Engine, water: Tenant,
+                                             people: dict[str, Actor],
+                                             tmp_path: Path) -> None:
+    """`callboard import` SIGKILLed mid-way: its helper, blocked on a full pipe, gets a
+    broken pipe and stops rather than waiting for ever."""
+    path = workbook(tmp_path / "big.xlsx", 12000)
+    env = {**os.environ, "CALLBOARD_DATABASE_URL": db_url, "CALLBOARD_REDIS_URL": "",
+           "CALLBOARD_DATA_DIR": str(tmp_path / "data"), "CALLBOARD_SECRET_KEY": "t"}
+    importer = subprocess.Popen(
+        [sys.executable, "-c", "from callboard.cli import main; main()", "import", "water",
+         "customer", str(path)], env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _rows(engine) < 2000:
+            assert importer.poll() is None, "the import ended before it could be killed"
+            assert time.monotonic() < deadline, "the import made no progress"
+            time.sleep(0.02)
+        helpers = children(importer.pid)
+        assert helpers, "no helper process"
+    finally:
+        importer.kill()
+        importer.wait(10)
+    assert _rows(engine) < 11000, "the import was not interrupted half-way"
+    deadline = time.monotonic() + 30
+    while any(running(pid) for pid in helpers):
+        assert time.monotonic() < deadline, "the helper outlived its importer"
+        time.sleep(0.05)
+
+
+def _rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(import_rows)).scalar_one()

@@ -19,7 +19,7 @@ from callboard.engine.settings import Settings
 from callboard.engine.tables import import_rows, jobs, records
 from callboard.engine.tenancy import Tenant
 from callboard.jobs.runner import create_job, dispatch, get_job, resume
-from tests.conftest import need
+from tests.conftest import children, need
 
 REDIS_URL = os.environ.get("CALLBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 ROWS, BATCH = 3000, 100
@@ -45,20 +45,6 @@ def _file(path: Path) -> Path:
         ws.append([f"Khách {i}", f"09{i:08d}", f"{20_000_000_000 + i}"])
     wb.save(path)
     return path
-
-
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is `pid` (the RQ work horse of a worker)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
 
 
 def _count(engine: Engine, table, *where) -> int:
@@ -93,12 +79,12 @@ def test_killed_worker_then_resume_no_duplicate_nothing_lost(
             assert time.monotonic() < deadline, "the worker made no progress"
             time.sleep(0.02)
         # RQ's work horse runs in a session of its own: kill it and the worker, mid-import.
-        for pid in [*_children(worker.pid), worker.pid]:
+        for pid in [*children(worker.pid), worker.pid]:
             os.kill(pid, signal.SIGKILL)
         worker.wait(10)
     finally:
         if worker.poll() is None:
-            for pid in [*_children(worker.pid), worker.pid]:
+            for pid in [*children(worker.pid), worker.pid]:
                 os.kill(pid, signal.SIGKILL)
             worker.wait(10)
     done = _count(engine, import_rows, import_rows.c.job_id == job)
