@@ -7,9 +7,8 @@ each batch against the table, writes it and records it in the ledger. Nothing th
 does is written anywhere: when either process dies, the ledger still says which rows are
 in the database, and the next run resumes there.
 
-The helper is forked only from a single-threaded process on Linux (the command line;
-jobs run by an RQ work horse pass parallel=False for now): forking a threaded server
-could copy a lock another thread holds. An
+The helper is forked only from a single-threaded process on Linux (the command line, an
+RQ work horse): forking a threaded server could copy a lock another thread holds. An
 upsert reads the records it updates, so it is validated inside its write transaction,
 here; so is a small file.
 """

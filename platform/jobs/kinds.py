@@ -37,8 +37,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
                          mode=p.get("mode") or "insert", key=p.get("key") or None,
                          dry_run=bool(p.get("dry_run")), job_id=ctx.job_id,
                          errors_path=ctx.path(f"{stem}-rejected.xlsx"),
-                         batch_size=int(p.get("batch_size") or 1000), progress=ctx.progress,
-                         parallel=False if _in_rq_horse() else None)
+                         batch_size=int(p.get("batch_size") or 1000), progress=ctx.progress)
     _done_with_upload(ctx, Path(p["path"]))
     return result
 
@@ -80,10 +79,3 @@ register("export", "callboard.jobs.kinds:run_export")
 register("bulk_delete", "callboard.jobs.kinds:run_bulk_delete")
 register("revert", "callboard.jobs.kinds:run_revert")
 
-
-def _in_rq_horse() -> bool:
-    """Inside an RQ work horse no helper process is forked: a killed-worker test hung
-    with one under load, cause not found yet (the command line still forks it)."""
-    from rq import get_current_job
-
-    return get_current_job() is not None
