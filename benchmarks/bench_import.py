@@ -227,12 +227,12 @@ def _hwm_mb() -> float | None:
     return None
 
 
-def _memory_child(kind: str, path: str, data_dir: str, queue: Any) -> None:
+def _memory_child(kind: str, path: str, data_dir: str, queue: Any, search: bool) -> None:
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     base_hwm = _hwm_mb()
     db = Database(kind, Path(data_dir))
     try:
-        result = import_once(db, Path(path), Path(data_dir))
+        result = import_once(db, Path(path), Path(data_dir), search=search)
         queue.put({"rows": result["rows"], "created": result["created"],
                    "failed": result["failed"], "seconds": result["seconds"],
                    "helper_mb": result["helper_mb"], "parallel": result["parallel"],
@@ -245,21 +245,22 @@ def _memory_child(kind: str, path: str, data_dir: str, queue: Any) -> None:
         db.drop()
 
 
-def memory(kinds: list[str], rows: int, data_dir: Path) -> None:
+def memory(kinds: list[str], rows: int, data_dir: Path, search: bool = False) -> None:
     """Import `rows` in a child process per database; its peak memory."""
     big = make_file(data_dir / f"customers-{rows}.xlsx", rows)
     ctx = mp.get_context("spawn")
     for kind in kinds:
         queue = ctx.Queue()
         child = ctx.Process(target=_memory_child, args=(kind, str(big), str(data_dir),
-                                                        queue))
+                                                        queue, search))
         child.start()
         out = queue.get()
         child.join()
         if "error" in out:
             print(f"[{kind}] memory run failed: {out['error']}", flush=True)
             continue
-        print(f"[{kind}] memory: {out['rows']} rows imported in {out['seconds']:.0f} s "
+        what = "memory (search indexing on)" if search else "memory"
+        print(f"[{kind}] {what}: {out['rows']} rows imported in {out['seconds']:.0f} s "
               f"({out['rows'] / out['seconds']:,.0f} rows/s); peak RSS {out['peak_mb']:.0f} MB "
               f"by getrusage (ru_maxrss, {out['base_mb']:.0f} MB at the child's start), "
               f"{out['hwm_mb']:.0f} MB by VmHWM ({out['base_hwm']:.0f} MB at start); "
@@ -284,7 +285,7 @@ def main() -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     if args.memory_rows:  # first, while this process is small (a child starts from its peak)
-        memory(kinds, args.memory_rows, data_dir)
+        memory(kinds, args.memory_rows, data_dir, args.search)
     if args.memory_only:
         return
     t0 = time.perf_counter()

@@ -42,6 +42,7 @@ RECORD_ENTITIES = ("customer", "contact", "ticket")   # the global record search
 KB_ENTITY = "kb_article"
 INDEXED = (*RECORD_ENTITIES, KB_ENTITY)
 WRITE_WAIT = 3.0    # seconds a writing process waits for the index writer (then leaves a note)
+BULK_WAIT = 60.0    # the same at the end of a bulk operation (a job: it can wait longer)
 BATCH = 500           # notes, and records, read at a time
 COMMIT_EVERY = 10_000  # documents per index commit when a backlog is drained
 OPPORTUNISTIC = 200    # notes of a backlog that one write or one search takes on
@@ -80,7 +81,7 @@ class SearchIndexer:
             with self.engine.begin() as conn:
                 conn.execute(insert(search_pending), rows)
         if not later(("search", id(self), tenant_id),
-                     lambda: self.drain(tenant_id, wait=wait)):
+                     lambda: self.drain(tenant_id, wait=max(wait, BULK_WAIT))):
             self.drain(tenant_id, wait=wait, limit=max(len(rows), OPPORTUNISTIC),
                        newest=True)
 
