@@ -104,12 +104,19 @@ def key(entity: str, record_id: int) -> str:
 
 
 class _WhooshBatch(Batch):
-    """Writers opened on first use, per collection, under the tenant's writer lock."""
+    """Writers opened on first use, per collection, under the tenant's writer lock.
+
+    A document whose key the index has never held (a new record) is added; only one
+    that may be there is updated (delete, then add): Whoosh's update looks every key up
+    through a searcher, posting lists and all (measured: 40,000 new documents in commits
+    of 10,000 took 31.7 s updated, 24.6 s added)."""
 
     def __init__(self, backend: WhooshBackend, tenant_id: int, timeout: float):
         super().__init__()
         self.backend, self.tenant_id, self.timeout = backend, tenant_id, timeout
         self.writers: dict[str, Any] = {}
+        self.readers: dict[str, Any] = {}  # the index as it was when the writer opened
+        self.added: dict[str, set[str]] = {}
         self.cleared: set[str] = set()
 
     def writer(self, name: str) -> Any:
@@ -125,11 +132,30 @@ class _WhooshBatch(Batch):
     def add(self, doc: Document) -> None:
         parts = {name: unicodedata.normalize("NFC", getattr(doc, name) or "")[:MAX_TEXT]
                  for name in TEXT_FIELDS}
-        self.writer(collection(doc.entity)).update_document(
-            key=key(doc.entity, doc.id), entity=doc.entity,
-            category=str(doc.category) if doc.category is not None else "",
-            text=Weighted([(parts[n], BOOSTS[n]) for n in TEXT_FIELDS if parts[n]]),
-            **parts)
+        name, k = collection(doc.entity), key(doc.entity, doc.id)
+        writer = self.writer(name)
+        fields = dict(key=k, entity=doc.entity,
+                      category=str(doc.category) if doc.category is not None else "",
+                      text=Weighted([(parts[n], BOOSTS[n]) for n in TEXT_FIELDS if parts[n]]),
+                      **parts)
+        if self._may_hold(name, k):
+            writer.update_document(**fields)
+        else:
+            writer.add_document(**fields)
+        self.added.setdefault(name, set()).add(k)
+
+    def _may_hold(self, name: str, k: str) -> bool:
+        """Whether the collection may hold a document of key `k`: added in this batch,
+        or the key is a term of the index (deleted documents' terms linger until a merge,
+        so a True may be needless, never a False wrong). After clear(): only this batch."""
+        if k in self.added.get(name, ()):
+            return True
+        if name in self.cleared:
+            return False
+        reader = self.readers.get(name)
+        if reader is None:
+            reader = self.readers[name] = self.writers[name].reader()
+        return ("key", k) in reader
 
     def delete(self, entity: str, record_id: int) -> None:
         self.writer(collection(entity)).delete_by_term("key", key(entity, record_id))
@@ -140,12 +166,19 @@ class _WhooshBatch(Batch):
             self.writer(name).delete_by_query(Every())
 
     def commit(self) -> None:
+        self._close_readers()
         for name, writer in self.writers.items():
             writer.commit(mergetype=CLEAR) if name in self.cleared else writer.commit()
 
     def cancel(self) -> None:
+        self._close_readers()
         for writer in self.writers.values():
             writer.cancel()
+
+    def _close_readers(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+        self.readers.clear()
 
 
 class WhooshBackend(SearchBackend):
