@@ -78,4 +78,3 @@ register("import", "callboard.jobs.kinds:run_import")
 register("export", "callboard.jobs.kinds:run_export")
 register("bulk_delete", "callboard.jobs.kinds:run_bulk_delete")
 register("revert", "callboard.jobs.kinds:run_revert")
-
