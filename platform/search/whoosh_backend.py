@@ -43,6 +43,9 @@ from .backend import (
 )
 from .highlight import highlight
 from .matching import CACHE_BYTES, PostingCache, idf, saturate, search_and
+from .whoosh_files import read_in_place
+
+read_in_place()  # segment files read where they are mapped, not copied per reader
 
 MAX_TEXT = 200_000  # characters of one field kept in the index (attachments can be long)
 
