@@ -170,6 +170,7 @@ jobs = Table(
     Column("kind", String(64), nullable=False),
     Column("status", String(16), nullable=False, server_default="queued"),
     Column("progress", Float, nullable=False, server_default="0"),
+    Column("stage", String(32)),  # what a running job is doing now ("indexing"…), or NULL
     Column("params", Json),
     Column("result", Json),
     Column("error", Text),

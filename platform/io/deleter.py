@@ -27,7 +27,7 @@ def _looks_like_header(cells: list[Any]) -> bool:
 
 def delete_from_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
                      name: str | None = None,
-                     progress: Callable[[float], None] = lambda f: None) -> dict[str, Any]:
+                     progress: Callable[..., None] = lambda f, **kw: None) -> dict[str, Any]:
     """Soft-delete the records of `entity` matched by the file's values (owner only)."""
     if actor.role != "owner":
         raise Forbidden("only the tenant's owner may delete in bulk")
@@ -53,9 +53,10 @@ def delete_from_file(svc: RecordService, actor: Actor, entity: str, path: Path, 
                 if len(missing) < SAMPLE:
                     missing.append(value)
         pending.clear()
-        progress(counts["values"] / max(table.total + 1, counts["values"], 1))
+        step(counts["values"] / max(table.total + 1, counts["values"], 1))
 
-    with deferring():  # listeners' follow-up (search) once, at the end
+    # listeners' follow-up (search) once, at the end, with its share of the progress
+    with deferring(progress) as step:
         if not _looks_like_header(table.header):
             _take(table.header, region, seen, pending, counts)
         for _, cells in table.rows:

@@ -77,7 +77,7 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
                 dry_run: bool = False, job_id: int | None = None,
                 errors_path: Path | None = None, batch_size: int = BATCH,
                 parallel: bool | None = None,
-                progress: Callable[[float], None] = lambda f: None) -> dict[str, Any]:
+                progress: Callable[..., None] = lambda f, **kw: None) -> dict[str, Any]:
     """Import `path` (.xlsx or .csv) into `entity` as `actor`; the counts of what happened.
 
     With `job_id` (not a dry run) every batch is recorded in the ledger and rows the
@@ -95,7 +95,8 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
             done = ledger.done_rows(conn, job_id)
     path = Path(path)
     with ExitStack() as stack:
-        stack.enter_context(deferring())  # listeners' follow-up (search) once, at the end
+        # listeners' follow-up (search) once, at the end, with its share of the progress
+        progress = stack.enter_context(deferring(progress))
         if parallel is None:
             parallel = can_fork(writer, estimate_rows(path))
         if parallel and writer.mode == "insert":
@@ -118,7 +119,7 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
 
 def _run(svc: RecordService, writer: BulkWriter, cols: Columns, header: list[Any],
          total: int, source: Iterator[Batch], *, dry_run: bool, job_id: int | None,
-         errors_path: Path | None, progress: Callable[[float], None], entity: str
+         errors_path: Path | None, progress: Callable[..., None], entity: str
          ) -> dict[str, Any]:
     """Write the batches of `source`; the import's result."""
     if writer.key and writer.key not in cols.by_index.values():

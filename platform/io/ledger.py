@@ -39,7 +39,7 @@ def record(tx: Connection, job_id: int, outcomes: Sequence[RowOutcome],
 
 
 def revert(svc: RecordService, actor: Actor, job_id: int, entity: str,
-           progress: Callable[[float], None] = lambda f: None) -> dict[str, Any]:
+           progress: Callable[..., None] = lambda f, **kw: None) -> dict[str, Any]:
     """Undo import `job_id`: soft-delete the records it created, restore the ones it
     updated to what they were. Rows reverted are marked, so a revert can resume."""
     with svc.engine.connect() as conn:
@@ -50,7 +50,8 @@ def revert(svc: RecordService, actor: Actor, job_id: int, entity: str,
         raise NotFound(f"job {job_id} is not an import with rows to revert")
     counts = {"removed": 0, "restored": 0, "skipped": 0}
     done, last = 0, 0
-    with deferring():  # listeners' follow-up (search) once, at the end
+    # listeners' follow-up (search) once, at the end, with its share of the progress
+    with deferring(progress) as step:
         while True:
             with svc.engine.connect() as conn:
                 rows = conn.execute(select(import_rows).where(
@@ -74,7 +75,7 @@ def revert(svc: RecordService, actor: Actor, job_id: int, entity: str,
                 tx.execute(update(import_rows).where(import_rows.c.id.in_([r.id for r in rows]))
                            .values(action="reverted"))
             done += len(rows)
-            progress(done / max(len(total), 1))
+            step(done / max(len(total), 1))
     return counts
 
 

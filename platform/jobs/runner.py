@@ -75,7 +75,7 @@ class JobContext:
     tenant: Tenant
     actor: Actor
     listeners: tuple[Callable[..., None], ...] = ()
-    _last: tuple[float, float] = field(default=(0.0, 0.0), repr=False)
+    _last: tuple[float, float, str | None] = field(default=(0.0, 0.0, None), repr=False)
 
     @cached_property
     def records(self) -> RecordService:
@@ -91,17 +91,20 @@ class JobContext:
         self.folder.mkdir(parents=True, exist_ok=True)
         return self.folder / name
 
-    def progress(self, fraction: float, *, force: bool = False) -> None:
-        """Record progress (0..1), at most about twice a second unless `force`."""
+    def progress(self, fraction: float, *, stage: str | None = None,
+                 force: bool = False) -> None:
+        """Record progress (0..1) and the stage the job is in (None: its main work), at
+        most about twice a second unless `force` or the stage changes."""
         fraction = max(0.0, min(1.0, float(fraction)))
         now = time.monotonic()
-        last_at, last_value = self._last
-        if not force and now - last_at < 0.5 and fraction - last_value < 0.05:
+        last_at, last_value, last_stage = self._last
+        if not force and stage == last_stage and now - last_at < 0.5 \
+                and fraction - last_value < 0.05:
             return
-        self._last = (now, fraction)
+        self._last = (now, fraction, stage)
         with self.engine.begin() as conn:
             conn.execute(update(jobs).where(jobs.c.id == self.job_id).values(
-                progress=fraction))
+                progress=fraction, stage=stage))
 
 
 def job_folder(data_dir: Path, tenant_id: int, job_id: int) -> Path:
@@ -227,7 +230,8 @@ def run(engine: Engine, data_dir: Path, job_id: int, *,
 
 def _finish(engine: Engine, job_id: int, status: str, *, result: dict | None = None,
             error: str | None = None) -> None:
-    values: dict[str, Any] = {"status": status, "finished_at": _now(), "error": error}
+    values: dict[str, Any] = {"status": status, "finished_at": _now(), "error": error,
+                              "stage": None}
     if status == "done":
         values.update(progress=1.0, result=result)
     with engine.begin() as conn:
@@ -279,7 +283,8 @@ def visible_job(engine: Engine, actor: Actor, job_id: int) -> dict[str, Any]:
 def job_dict(row: Any) -> dict[str, Any]:
     params = {k: v for k, v in (row.params or {}).items() if not k.startswith("_")}
     return {"id": row.id, "kind": row.kind, "status": row.status,
-            "progress": round(float(row.progress or 0), 4), "result": row.result or {},
+            "progress": round(float(row.progress or 0), 4), "stage": row.stage,
+            "result": row.result or {},
             "error": row.error, "params": params, "user_id": row.user_id,
             "tenant_id": row.tenant_id, "created_at": _iso(row.created_at),
             "started_at": _iso(row.started_at), "finished_at": _iso(row.finished_at)}

@@ -81,7 +81,8 @@ class SearchIndexer:
             with self.engine.begin() as conn:
                 conn.execute(insert(search_pending), rows)
         if not later(("search", id(self), tenant_id),
-                     lambda: self.drain(tenant_id, wait=max(wait, BULK_WAIT))):
+                     lambda progress: self.drain(tenant_id, wait=max(wait, BULK_WAIT),
+                                                 progress=progress), stage="indexing"):
             self.drain(tenant_id, wait=wait, limit=max(len(rows), OPPORTUNISTIC),
                        newest=True)
 
@@ -98,11 +99,14 @@ class SearchIndexer:
                 search_pending.c.tenant_id == tenant_id).order_by(order).limit(n)).all()
 
     def drain(self, tenant_id: int, wait: float = WRITE_WAIT, *, limit: int | None = None,
-              newest: bool = False) -> bool:
+              newest: bool = False, progress: Callable[[float], None] | None = None) -> bool:
         """Index the noted records of the tenant (at most `limit` notes, the newest first
         with `newest`); False when another writer kept the index longer than `wait`
-        seconds (it, or the next writer, will do it)."""
+        seconds (it, or the next writer, will do it). `progress`: the share of the notes
+        found at the start that are indexed so far."""
         left = limit
+        total = self.pending(tenant_id) if progress is not None else 0
+        done = 0
         try:
             while left is None or left > 0:
                 if not self._noted(tenant_id, 1):
@@ -117,9 +121,16 @@ class SearchIndexer:
                     # new as the change that noted it
                     keys = list(dict.fromkeys((r.entity, r.record_id) for r in noted))
                     tenant = self.tenant(tenant_id)
-                    for part in chunks(keys, BATCH):
+                    for n, part in enumerate(chunks(keys, BATCH)):
                         self._write(batch, tenant, list(part))
+                        if progress is not None and total:
+                            # documents written: half a commit's share; the index commit: the rest
+                            share = min(len(keys), (n + 1) * BATCH) / len(keys) / 2
+                            progress((done + len(noted) * share) / total)
                     batch.on_commit(lambda ids=[r.id for r in noted]: self._done(ids))
+                done += len(noted)
+                if progress is not None and total:
+                    progress(done / total)
                 if left is not None:
                     left -= len(noted)
             return True

@@ -49,6 +49,7 @@ def finished(api: Any, job: int) -> dict[str, Any]:
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert body["status"] == "done", body
+    assert body["stage"] is None   # a finished job is in no stage
     return body
 
 

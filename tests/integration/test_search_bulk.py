@@ -162,3 +162,40 @@ def test_a_single_write_does_not_pay_for_a_backlog(svc: RecordService,
         assert indexer.pending(water.id) == backlog + 1 - OPPORTUNISTIC
         hits = [i["id"] for i in search_records(indexer, svc, owner, "cuoc goi moi")["items"]]
         assert hits == [token["id"]]
+
+
+def _recorder() -> tuple[list[tuple[float, str | None]], Any]:
+    seen: list[tuple[float, str | None]] = []
+
+    def progress(fraction: float, *, stage: str | None = None) -> None:
+        seen.append((fraction, stage))
+    return seen, progress
+
+
+def test_progress_leaves_room_for_the_indexing(svc: RecordService, indexer: SearchIndexer,
+                                                people: dict[str, Actor], water: Tenant,
+                                                tmp_path: Path) -> None:
+    """A job does not read 100 % while its records are still being indexed: the rows
+    fill the first half of the bar, the indexing (stage "indexing") the rest."""
+    seen, progress = _recorder()
+    import_file(svc, people["owner"], "customer", customers(tmp_path / "c.xlsx", 900),
+                batch_size=300, parallel=False, progress=progress)
+    rows = [f for f, stage in seen if stage is None]
+    indexing = [f for f, stage in seen if stage == "indexing"]
+    assert rows and max(rows) <= 0.5
+    assert {stage for _, stage in seen} == {None, "indexing"}
+    assert seen.index((indexing[0], "indexing")) > seen.index((rows[-1], None))
+    assert indexing[0] == 0.5 and indexing[-1] == 1.0 and indexing == sorted(indexing)
+    assert len(indexing) >= 3   # it moves while the documents are written, not only at the end
+    assert indexer.pending(water.id) == 0
+
+
+def test_progress_without_follow_up_work_fills_the_bar(engine: Engine, water: Tenant,
+                                                       people: dict[str, Actor],
+                                                       tmp_path: Path) -> None:
+    svc = records_service(engine, water)   # no search indexer on this database
+    seen, progress = _recorder()
+    import_file(svc, people["owner"], "customer", customers(tmp_path / "c.xlsx", 600),
+                batch_size=300, parallel=False, progress=progress)
+    assert [f for f, _ in seen] == [0.5, 1.0]
+    assert {stage for _, stage in seen} == {None}

@@ -290,7 +290,12 @@ JOB_STATUS = {"type": "object", "required": ["id", "status", "progress", "result
               "properties": {"id": {"type": "integer"}, "kind": {"type": "string"},
                              "status": {"type": "string",
                                         "enum": ["queued", "running", "done", "failed"]},
-                             "progress": {"type": "number"}, "result": {"type": "object"},
+                             "progress": {"type": "number"},
+                             "stage": {"type": "string", "nullable": True,
+                                       "description": "what a running job does now "
+                                       "(e.g. indexing: its records are written and "
+                                       "being indexed for search); null otherwise"},
+                             "result": {"type": "object"},
                              "error": {"type": "string", "nullable": True},
                              "files": {"type": "object"}}}
 XLSX = {"description": "the file", "content": {"application/octet-stream": {"schema": {

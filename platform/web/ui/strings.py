@@ -31,6 +31,7 @@ STRINGS = {
     "ticket_assigned": _("A ticket was assigned to you"),
     "kb_results": _("%(total)s articles"), "no_kb": _("No article found."),
     "uploading": _("Uploading…"), "job_status": _("Status: %(status)s"),
+    "stage.indexing": _("indexing for search"),
     "created_n": _("created"), "updated_n": _("updated"), "failed_n": _("failed"),
     "rejected_rows": _("Rejected rows"), "unavailable": _("Not available yet."),
     "problems": _("Problems: %(count)s"), "applied": _("Applied: version %(version)s"),

@@ -167,7 +167,8 @@
             if (!j.ok) { result.textContent = CB.errorText(j); return; }
             var pct = Math.round((j.body.progress || 0) * 100);
             bar.style.width = pct + "%"; bar.textContent = pct + "%";
-            result.textContent = CB.t("job_status", { status: j.body.status });
+            result.textContent = CB.t("job_status", { status: j.body.status }) +
+              (j.body.stage ? " · " + CB.t("stage." + j.body.stage) : "");
             if (j.body.status === "done" || j.body.status === "failed") {
               var res = j.body.result || {};
               result.innerHTML = "";
