@@ -79,7 +79,9 @@ def on_change(listener: Callable[[Change], None], *, engine: Engine | None = Non
               ) -> Callable[[Change], None]:
     """Register `listener` to hear every committed change (usable as a decorator); with
     `engine`, only the changes written through services on that engine. A listener with a
-    `hear_all(changes)` method gets the changes of one transaction in one call instead."""
+    `hear_all(changes)` method gets the changes of one transaction in one call instead; one
+    with a `within(tx, changes)` method is also called inside the write's transaction,
+    before it commits."""
     if engine is None:
         _listeners.append(listener)
     elif listener not in _engine_listeners(engine):
@@ -266,6 +268,8 @@ class RecordService:
                 opp = self._auto_opportunity(tx, actor, record)
                 if opp:
                     changes.append(opp)
+            if conn is None:
+                self._within(tx, changes)
         self._publish(changes, conn)
         return record
 
@@ -311,6 +315,7 @@ class RecordService:
                 hook.after_save(self, tx, actor, ent, record, self._out(row))
             if conn is None:
                 changes.extend(tx.info.pop(_PENDING, []))
+                self._within(tx, changes)
         self._publish(changes, conn)
         return record
 
@@ -325,8 +330,9 @@ class RecordService:
                 deleted_at=_now(), version=row.version + 1, updated_by=actor.user_id))
             tx.execute(delete(record_keys).where(record_keys.c.record_id == row.id))
             self._log(tx, row.id, entity, "delete", actor, {})
-        self._publish([Change(self.tenant.id, entity, row.id, "delete", None,
-                              self._out(row))], None)
+            changes = [Change(self.tenant.id, entity, row.id, "delete", None, self._out(row))]
+            self._within(tx, changes)
+        self._publish(changes, None)
 
     def claim(self, actor: Actor, entity: str, record_id: Any) -> dict[str, Any]:
         """Take an unowned record as its owner (409 when someone owns it already)."""
@@ -346,9 +352,10 @@ class RecordService:
                 raise Conflict("someone else claimed it first")
             self._log(tx, row.id, entity, "claim", actor, {"owner": [None, actor.user_id]})
             fresh = tx.execute(select(records).where(records.c.id == row.id)).first()
-        record = self._out(fresh)
-        self._publish([Change(self.tenant.id, entity, row.id, "claim", record,
-                              self._out(row))], None)
+            record = self._out(fresh)
+            changes = [Change(self.tenant.id, entity, row.id, "claim", record, self._out(row))]
+            self._within(tx, changes)
+        self._publish(changes, None)
         return record
 
     # -- validation --------------------------------------------------------------------
@@ -595,7 +602,7 @@ class RecordService:
             pending = conn.info.setdefault(_PENDING, [])
             pending.extend(changes)
             return
-        listeners = [*self.listeners, *_listeners, *getattr(self.engine, _ON_ENGINE, ())]
+        listeners = self._listening()
         for change in changes:
             for listener in listeners:
                 if hasattr(listener, "hear_all"):
@@ -627,7 +634,23 @@ class RecordService:
                 tx.info.pop(_PENDING, None)  # rolled back: nothing happened to announce
                 raise
             pending = tx.info.pop(_PENDING, [])
+            self._within(tx, pending)
         self._publish(pending, None)
+
+    def _listening(self) -> list[Callable[[Change], None]]:
+        return [*self.listeners, *_listeners, *getattr(self.engine, _ON_ENGINE, ())]
+
+    def _within(self, tx: Connection, changes: list[Change]) -> None:
+        """The part of listeners that belongs in the write's own transaction (a
+        `within(tx, changes)` method, e.g. the search indexer's notes): it commits, or
+        rolls back, with the write, so a process that dies right after the commit loses
+        nothing that listeners would have done after it."""
+        if not changes:
+            return
+        for listener in self._listening():
+            within = getattr(listener, "within", None)
+            if within is not None:
+                within(tx, changes)
 
     # -- output ------------------------------------------------------------------------
     def _out(self, row: Any) -> dict[str, Any]:

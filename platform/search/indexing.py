@@ -1,12 +1,12 @@
 """Keeping the search indexes in step with the records, in every process.
 
-After a write commits, the record service tells its listeners; the `SearchIndexer`
-installed on that database engine (`install()`, called by the web app and the command
-line alike) notes the record in `search_pending` and then drains that table under the
-tenant's one index writer, reading each noted record as it now is in the database (gone
-or deleted: its document is removed). A process that cannot get the writer in time
-leaves its notes for the next writer or search, so no change is lost and the last state
-always wins, whatever the order of the processes.
+Inside a write's transaction the `SearchIndexer` installed on that database engine
+(`install()`, called by the web app and the command line alike) notes the record in
+`search_pending` (the note commits with the record); once the write has committed, it
+drains that table under the tenant's one index writer, reading each noted record as it
+now is in the database (gone or deleted: its document is removed). A process that cannot
+get the writer in time leaves its notes for the next writer or search, so no change is
+lost and the last state always wins, whatever the order of the processes.
 
 Within a bulk operation (`engine.deferral.deferring()`: an import, a bulk delete, the
 revert of an import) each batch only notes its records; the notes are drained once at
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from callboard.engine.access import scope, system_actor
 from callboard.engine.deferral import later
@@ -61,30 +61,47 @@ class SearchIndexer:
 
     # -- the listener ------------------------------------------------------------------
     def __call__(self, change: Change) -> None:
-        self.hear_all([change])
+        """One change, told outside a record write's transaction: noted, then indexed."""
+        if change.entity in INDEXED:
+            self.touch(change.tenant_id, [(change.entity, change.id)])
+
+    def within(self, tx: Connection, changes: Iterable[Change]) -> None:
+        """Note the changed records in the write's own transaction: the notes commit with
+        the records, so a process that dies just after the commit leaves them for the
+        next drain (none lost)."""
+        rows = [{"tenant_id": c.tenant_id, "entity": c.entity, "record_id": int(c.id)}
+                for c in changes if c.entity in INDEXED]
+        if rows:
+            tx.execute(insert(search_pending), rows)
 
     def hear_all(self, changes: Iterable[Change]) -> None:
-        """The changes of one committed transaction: noted together, indexed in one go."""
-        by_tenant: dict[int, list[tuple[str, int]]] = {}
+        """The changes of one committed transaction (noted by `within`): indexed now, or
+        at the end of the bulk operation the writer is in."""
+        by_tenant: dict[int, int] = {}
         for change in changes:
             if change.entity in INDEXED:
-                by_tenant.setdefault(change.tenant_id, []).append((change.entity, change.id))
-        for tenant_id, keys in by_tenant.items():
-            self.touch(tenant_id, keys)
+                by_tenant[change.tenant_id] = by_tenant.get(change.tenant_id, 0) + 1
+        for tenant_id, n in by_tenant.items():
+            self._follow(tenant_id, n)
 
     def touch(self, tenant_id: int, keys: Iterable[tuple[str, int]],
               wait: float = WRITE_WAIT) -> None:
-        """Note that these records changed, then bring the index up to date: now, or at
-        the end of the bulk operation the caller is in."""
+        """Note that these records changed (outside a record write: an attachment's
+        text…), then bring the index up to date: now, or at the end of the bulk
+        operation the caller is in."""
         rows = [{"tenant_id": tenant_id, "entity": e, "record_id": int(i)} for e, i in keys]
         if rows:
             with self.engine.begin() as conn:
                 conn.execute(insert(search_pending), rows)
+        self._follow(tenant_id, len(rows), wait)
+
+    def _follow(self, tenant_id: int, noted: int, wait: float = WRITE_WAIT) -> None:
+        """Index what was just noted: at the end of the current bulk operation, or now
+        (taking on at most OPPORTUNISTIC notes of someone else's backlog)."""
         if not later(("search", id(self), tenant_id),
                      lambda progress: self.drain(tenant_id, wait=max(wait, BULK_WAIT),
                                                  progress=progress), stage="indexing"):
-            self.drain(tenant_id, wait=wait, limit=max(len(rows), OPPORTUNISTIC),
-                       newest=True)
+            self.drain(tenant_id, wait=wait, limit=max(noted, OPPORTUNISTIC), newest=True)
 
     def pending(self, tenant_id: int) -> int:
         with self.engine.connect() as conn:

@@ -199,3 +199,46 @@ def test_progress_without_follow_up_work_fills_the_bar(engine: Engine, water: Te
                 batch_size=300, parallel=False, progress=progress)
     assert [f for f, _ in seen] == [0.5, 1.0]
     assert {stage for _, stage in seen} == {None}
+
+
+def _write_then_die(url: str, data_dir: str, tenant_id: int) -> None:
+    """In a forked child: create a customer with the indexer installed and die as soon as
+    the write has committed, before any listener ran."""
+    engine = connect(url)
+    try:
+        from callboard.engine.records import on_change
+        from callboard.engine.tenancy import TenantStore
+
+        install(engine, Path(data_dir))
+        on_change(lambda change: os._exit(0), engine=engine)  # runs before the indexer's
+        tenant = TenantStore(engine).get(tenant_id)
+        records_service(engine, tenant).create(
+            Actor(tenant_id, 1, "owner", email="owner@water.test"), "customer",
+            {"name": "Khách Vừa Ghi", "phone": "0977000111"})
+    finally:
+        os._exit(1)
+
+
+def test_a_write_whose_process_dies_after_the_commit_is_still_indexed(
+        svc: RecordService, indexer: SearchIndexer, people: dict[str, Actor],
+        water: Tenant, db_url: str) -> None:
+    """The note is written in the record's own transaction, not after it."""
+    child = multiprocessing.get_context("fork").Process(
+        target=_write_then_die, args=(db_url, str(indexer.data_dir), water.id))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert indexer.pending(water.id) == 1
+    found = ids(indexer, svc, people["owner"], "0977000111")   # a search drains it
+    assert len(found) == 1 and indexer.pending(water.id) == 0
+
+
+def test_a_write_that_rolls_back_leaves_no_note(svc: RecordService, indexer: SearchIndexer,
+                                                people: dict[str, Actor], water: Tenant
+                                                ) -> None:
+    with pytest.raises(RuntimeError), svc.transaction() as tx:
+        svc.create(people["owner"], "customer", {"name": "Không Lưu", "phone": "0977000222"},
+                   conn=tx)
+        raise RuntimeError("the caller gives up")
+    assert indexer.pending(water.id) == 0
+    assert ids(indexer, svc, people["owner"], "0977000222") == []
