@@ -30,15 +30,15 @@ _QUEUE: ContextVar[dict[Hashable, tuple[Work, str]] | None] = ContextVar(
     "callboard_deferred", default=None)
 
 
-def _nothing(fraction: float, **kw: Any) -> None:
-    pass
+def no_progress(fraction: float, **kw: Any) -> None:
+    """A progress reporter that reports nowhere (the default of bulk operations)."""
 
 
 @contextmanager
 def deferring(progress: Callable[..., None] | None = None) -> Iterator[Callable[..., None]]:
     """Within the block, `later()` queues work; it runs when the block ends (nested blocks
     leave it to the outermost one). Yields the reporter of the block's own progress."""
-    report = progress or _nothing
+    report = progress or no_progress
 
     def own(fraction: float, **kw: Any) -> None:
         queue = _QUEUE.get()

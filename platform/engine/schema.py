@@ -1,6 +1,7 @@
 """Create or migrate the database schema with Alembic (`callboard db upgrade`)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 
 from alembic import command
@@ -20,10 +21,7 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision` (the newest by default)."""
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    _migrate(engine, command.upgrade, revision)
 
 
 def current(engine: Engine) -> str | None:
@@ -36,7 +34,11 @@ def current(engine: Engine) -> str | None:
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema back to `revision`."""
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     cfg = alembic_config(engine)
-    with engine.begin() as conn:
+    with engine.begin() as conn:  # Alembic runs on this connection (env.py)
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+        step(cfg, revision)

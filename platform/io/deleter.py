@@ -9,7 +9,7 @@ from typing import Any
 
 from callboard.engine.access import Actor
 from callboard.engine.bulk import match_keys, soft_delete
-from callboard.engine.deferral import deferring
+from callboard.engine.deferral import deferring, no_progress
 from callboard.engine.errors import Forbidden
 from callboard.engine.records import RecordService
 
@@ -27,7 +27,7 @@ def _looks_like_header(cells: list[Any]) -> bool:
 
 def delete_from_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
                      name: str | None = None,
-                     progress: Callable[..., None] = lambda f, **kw: None) -> dict[str, Any]:
+                     progress: Callable[..., None] = no_progress) -> dict[str, Any]:
     """Soft-delete the records of `entity` matched by the file's values (owner only)."""
     if actor.role != "owner":
         raise Forbidden("only the tenant's owner may delete in bulk")

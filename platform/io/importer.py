@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from callboard.engine.access import Actor
 from callboard.engine.bulk import BulkWriter, RowOutcome, refresh_statistics
-from callboard.engine.deferral import deferring
+from callboard.engine.deferral import deferring, no_progress
 from callboard.engine.errors import Conflict
 from callboard.engine.records import _PENDING, RecordService
 
@@ -77,7 +77,7 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
                 dry_run: bool = False, job_id: int | None = None,
                 errors_path: Path | None = None, batch_size: int = BATCH,
                 parallel: bool | None = None,
-                progress: Callable[..., None] = lambda f, **kw: None) -> dict[str, Any]:
+                progress: Callable[..., None] = no_progress) -> dict[str, Any]:
     """Import `path` (.xlsx or .csv) into `entity` as `actor`; the counts of what happened.
 
     With `job_id` (not a dry run) every batch is recorded in the ledger and rows the

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, update
 
 from callboard.engine.access import Actor, scope, system_actor
 from callboard.engine.bulk import RowOutcome, insert_rows, soft_delete
-from callboard.engine.deferral import deferring
+from callboard.engine.deferral import deferring, no_progress
 from callboard.engine.errors import NotFound, ValidationFailed
 from callboard.engine.records import RecordService
 from callboard.engine.tables import import_rows, records
@@ -39,7 +39,7 @@ def record(tx: Connection, job_id: int, outcomes: Sequence[RowOutcome],
 
 
 def revert(svc: RecordService, actor: Actor, job_id: int, entity: str,
-           progress: Callable[..., None] = lambda f, **kw: None) -> dict[str, Any]:
+           progress: Callable[..., None] = no_progress) -> dict[str, Any]:
     """Undo import `job_id`: soft-delete the records it created, restore the ones it
     updated to what they were. Rows reverted are marked, so a revert can resume."""
     with svc.engine.connect() as conn:
