@@ -275,12 +275,19 @@ def main() -> None:
     ap.add_argument("--memory-rows", type=int, default=0)
     ap.add_argument("--search", action="store_true",
                     help="with the search indexer listening, as in the app, CLI and worker")
+    ap.add_argument("--one-indexing-process", action="store_true",
+                    help="with --search: no side process writing half of the index (as "
+                         "before it existed), to compare")
     ap.add_argument("--memory-only", action="store_true",
                     help="only the --memory-rows run, not the import and export of --rows")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--floor", action="store_true",
                     help="also time writing the imported rows with nothing else")
     args = ap.parse_args()
+    if args.one_indexing_process:
+        from callboard.search import whoosh_backend
+
+        whoosh_backend.can_fork = lambda: False  # type: ignore[assignment]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cb-import-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -304,7 +311,9 @@ def main() -> None:
                   f"created {result['created']}, failed {result['failed']}; "
                   f"ratio import/bare read {result['seconds'] / bare:.1f}x", flush=True)
             print(f"[{kind}]   CPU: importing process {result['cpu'][0]:.1f} s, "
-                  + (f"helper process (reads and validates) {result['cpu'][1]:.1f} s"
+                  + ("child processes (the helper reading and validating the file"
+                     + (", the side indexing process" if args.search else "")
+                     + f") {result['cpu'][1]:.1f} s"
                      if result["parallel"] else "no helper process"), flush=True)
             if args.floor:
                 floor = storage_floor(db, result["job"], data_dir)

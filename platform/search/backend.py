@@ -64,6 +64,16 @@ class Batch(ABC):
         """Run `fn` once the batch is committed, while the writer is still held."""
         self.after_commit.append(fn)
 
+    #: Whether `split` runs its parts at the same time, in processes of their own.
+    parallel: bool = False
+
+    def split(self, parts: Sequence[Callable[[Batch], None]]) -> None:
+        """Run each part (adds and deletes of documents no other part touches) as part of
+        this batch, committed with it. A backend may run them at the same time in several
+        processes; here they run one after the other."""
+        for fill in parts:
+            fill(self)
+
     @abstractmethod
     def add(self, doc: Document) -> None:
         """Add or replace the document of (doc.entity, doc.id)."""

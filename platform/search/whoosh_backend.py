@@ -19,15 +19,16 @@ import os
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from whoosh import index, scoring
 from whoosh.fields import ID, STORED, TEXT, Schema
 from whoosh.query import And, Every, Query, Term
-from whoosh.writing import CLEAR, LockError
+from whoosh.writing import CLEAR, MERGE_SMALL, LockError
 
 from .analysis import SearchAnalyzer, Weighted, terms
 from .backend import (
@@ -43,6 +44,7 @@ from .backend import (
 )
 from .highlight import highlight
 from .matching import CACHE_BYTES, PostingCache, idf, saturate, search_and
+from .whoosh_alongside import Side, SideBatch, can_fork
 from .whoosh_files import read_in_place
 
 read_in_place()  # segment files read where they are mapped, not copied per reader
@@ -106,6 +108,17 @@ def key(entity: str, record_id: int) -> str:
     return f"{entity}:{record_id}"
 
 
+def whoosh_fields(doc: Document) -> tuple[str, str, dict[str, Any]]:
+    """The collection, key and Whoosh fields of a document."""
+    parts = {name: unicodedata.normalize("NFC", getattr(doc, name) or "")[:MAX_TEXT]
+             for name in TEXT_FIELDS}
+    k = key(doc.entity, doc.id)
+    return collection(doc.entity), k, dict(
+        key=k, entity=doc.entity,
+        category=str(doc.category) if doc.category is not None else "",
+        text=Weighted([(parts[n], BOOSTS[n]) for n in TEXT_FIELDS if parts[n]]), **parts)
+
+
 class _WhooshBatch(Batch):
     """Writers opened on first use, per collection, under the tenant's writer lock.
 
@@ -121,6 +134,8 @@ class _WhooshBatch(Batch):
         self.readers: dict[str, Any] = {}  # the index as it was when the writer opened
         self.added: dict[str, set[str]] = {}
         self.cleared: set[str] = set()
+        self.adopted: dict[str, list[Any]] = {}  # segments written apart (split)
+        self.side_keys: set[str] = set()
 
     def writer(self, name: str) -> Any:
         if name not in self.writers:
@@ -132,15 +147,51 @@ class _WhooshBatch(Batch):
                                 ) from None
         return self.writers[name]
 
+    @property
+    def parallel(self) -> bool:  # type: ignore[override]
+        return can_fork()
+
+    def split(self, parts: Sequence[Callable[[Batch], None]]) -> None:
+        """The first part written here, each other one by a forked process, each into a
+        segment of its own that this batch commits (whoosh_alongside.py); one after the
+        other in this writer when forking is not safe, and a failed process's part here."""
+        if not self.parallel or self.cleared or len(parts) < 2:
+            super().split(parts)
+            return
+        open_index = partial(self.backend._index, self.tenant_id)
+        sides = [Side(open_index, whoosh_fields, fill) for fill in parts[1:]]
+        here = SideBatch(open_index, whoosh_fields)
+        try:
+            parts[0](here)
+            segments = here.finish()
+        except BaseException:
+            here.cancel()
+            for side in sides:
+                side.stop()
+            raise
+        results = [(segments, here.handed_back, here.added)]
+        for side, fill in zip(sides, parts[1:], strict=True):
+            result = side.join()
+            if result is None:
+                fill(self)
+            else:
+                results.append(result)
+        for segments, _, added in results:
+            for name, segment in segments.items():
+                self.writer(name)
+                self.adopted.setdefault(name, []).append(segment)
+            for name, keys in added.items():
+                self.added.setdefault(name, set()).update(keys)
+                self.side_keys.update(keys)
+        for _, handed_back, _ in results:
+            for op in handed_back:
+                self.add(op[1]) if op[0] == "add" else self.delete(op[1], op[2])
+
     def add(self, doc: Document) -> None:
-        parts = {name: unicodedata.normalize("NFC", getattr(doc, name) or "")[:MAX_TEXT]
-                 for name in TEXT_FIELDS}
-        name, k = collection(doc.entity), key(doc.entity, doc.id)
+        name, k, fields = whoosh_fields(doc)
+        if k in self.side_keys:  # in a segment this writer's deletions would not reach
+            raise RuntimeError(f"{k} was written to a segment of its own in this batch")
         writer = self.writer(name)
-        fields = dict(key=k, entity=doc.entity,
-                      category=str(doc.category) if doc.category is not None else "",
-                      text=Weighted([(parts[n], BOOSTS[n]) for n in TEXT_FIELDS if parts[n]]),
-                      **parts)
         if self._may_hold(name, k):
             writer.update_document(**fields)
         else:
@@ -155,12 +206,19 @@ class _WhooshBatch(Batch):
             return True
         if name in self.cleared:
             return False
-        reader = self.readers.get(name)
-        if reader is None:
-            reader = self.readers[name] = self.writers[name].reader()
+        reader = self._reader(name)
         return ("key", k) in reader
 
+    def _reader(self, name: str) -> Any:
+        reader = self.readers.get(name)
+        if reader is None:
+            reader = self.readers[name] = self.writer(name).reader()
+        return reader
+
     def delete(self, entity: str, record_id: int) -> None:
+        if key(entity, record_id) in self.side_keys:
+            raise RuntimeError(f"{key(entity, record_id)} was written to a segment of its "
+                               "own in this batch")
         self.writer(collection(entity)).delete_by_term("key", key(entity, record_id))
 
     def clear(self) -> None:
@@ -171,7 +229,10 @@ class _WhooshBatch(Batch):
     def commit(self) -> None:
         self._close_readers()
         for name, writer in self.writers.items():
-            writer.commit(mergetype=CLEAR) if name in self.cleared else writer.commit()
+            policy = CLEAR if name in self.cleared else MERGE_SMALL
+            extra = self.adopted.get(name)
+            writer.commit(mergetype=(lambda w, s, p=policy, e=extra: p(w, s) + e)
+                          if extra else policy)
 
     def cancel(self) -> None:
         self._close_readers()

@@ -1,0 +1,146 @@
+"""A second process writing part of a Whoosh batch: the other core indexes meanwhile.
+
+A bulk drain hands half of its documents to `start()`. A forked process writes them as new
+segments of the tenant's indexes without taking the writer lock (the parent holds it, as
+Whoosh's own MpWriter does for its sub-writers) and sends the segments back; the parent
+puts them in its own commit, so both halves become visible together or not at all. What
+the side process cannot do alone it hands back for the parent to do: replacing a document
+the index may already hold, deleting one.
+
+A side process that fails, dies or stalls leaves only files no commit refers to (Whoosh
+removes them at the next commit) and the parent writes its half itself: no document is
+lost and nothing waits for ever. It is forked only from a single-threaded process on Linux
+(the command line, an RQ work horse), for the reason `io.rowsource` gives.
+"""
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing as mp
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from whoosh.writing import SegmentWriter
+
+from .backend import Batch, Document
+
+log = logging.getLogger(__name__)
+
+STALLED_AFTER = 900  # seconds without an answer before the side process is given up
+
+Fields = Callable[[Document], tuple[str, str, dict[str, Any]]]
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+class SideBatch(Batch):
+    """The side process's part of a batch: new documents written to segments of its own;
+    the rest noted in `handed_back` for the parent."""
+
+    def __init__(self, open_index: Callable[[str], Any], fields: Fields):
+        super().__init__()
+        self.open_index, self.fields = open_index, fields
+        self.writers: dict[str, Any] = {}
+        self.readers: dict[str, Any] = {}
+        self.added: dict[str, set[str]] = {}
+        self.handed_back: list[tuple[Any, ...]] = []
+
+    def add(self, doc: Document) -> None:
+        name, k, fields = self.fields(doc)
+        if k in self.added.get(name, ()):
+            raise RuntimeError(f"{k} was given twice to the side process")
+        if name not in self.writers:
+            ix = self.open_index(name)
+            self.writers[name] = SegmentWriter(ix, _lk=False)  # the parent holds the lock
+            self.readers[name] = ix.reader()
+        if ("key", k) in self.readers[name]:  # may be in the index: the parent replaces it
+            self.handed_back.append(("add", doc))
+            return
+        self.writers[name].add_document(**fields)
+        self.added.setdefault(name, set()).add(k)
+
+    def delete(self, entity: str, record_id: int) -> None:
+        self.handed_back.append(("delete", entity, record_id))
+
+    def clear(self) -> None:
+        raise RuntimeError("a side process does not clear the index")
+
+    def finish(self) -> dict[str, Any]:
+        """The finished segment of every index written to (name -> Whoosh segment)."""
+        for reader in self.readers.values():
+            reader.close()
+        segments = {}
+        for name, writer in self.writers.items():
+            if writer._added:
+                segments[name] = writer._finalize_segment()
+            else:
+                writer.cancel()
+        return segments
+
+
+    def cancel(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+        for writer in self.writers.values():
+            writer.cancel()
+
+
+class Side:
+    """A running side process; `join()` gives (segments, handed back, keys added), or
+    None when it failed (its half is then the caller's)."""
+
+    def __init__(self, open_index: Callable[[str], Any], fields: Fields,
+                 fill: Callable[[Batch], None]):
+        ctx = mp.get_context("fork")
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_serve, daemon=True, name="callboard-index-side",
+                                 args=(send, self._recv, open_index, fields, fill))
+        self._proc.start()
+        send.close()  # the side process holds the only writing end: its exit ends our read
+
+    def stop(self) -> None:
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join()
+        self._recv.close()
+
+    def join(self) -> tuple[dict[str, Any], list[tuple[Any, ...]], dict[str, set[str]]] | None:
+        message = None
+        try:
+            if self._recv.poll(STALLED_AFTER):
+                message = self._recv.recv()
+            else:
+                log.warning("the side indexing process sent nothing for %s s; stopped",
+                            STALLED_AFTER)
+        except (EOFError, OSError):  # gone, perhaps half-way through its answer
+            log.warning("the side indexing process stopped (exit code %s); its documents "
+                        "are written here", self._proc.exitcode)
+        finally:
+            if message is None and self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join()
+            self._recv.close()
+        if message is None:
+            return None
+        if message[0] != "done":
+            log.warning("the side indexing process failed; its documents are written "
+                        "here:\n%s", message[1])
+            return None
+        return message[1], message[2], message[3]
+
+
+def _serve(send: Any, parent_end: Any, open_index: Callable[[str], Any], fields: Fields,
+           fill: Callable[[Batch], None]) -> None:
+    parent_end.close()
+    gc.freeze()  # what it inherited is never collected here
+    try:
+        side = SideBatch(open_index, fields)
+        fill(side)
+        send.send(("done", side.finish(), side.handed_back, side.added))
+    except BaseException:
+        send.send(("crash", traceback.format_exc()))
