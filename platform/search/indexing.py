@@ -236,7 +236,8 @@ class SearchIndexer:
                    report: Callable[[int], None] | None = None) -> None:
         """`_write` in parts (`report`: documents written so far); in a forked process
         over connections of its own."""
-        if os.getpid() != self._pid:
+        forked = os.getpid() != self._pid
+        if forked:
             self._reconnect()
         written = 0
         for part in chunks(keys, BATCH):
@@ -244,6 +245,8 @@ class SearchIndexer:
             written += len(part)
             if report is not None:
                 report(written)
+        if forked:  # its own connections closed as a client should, before it exits
+            self.engine.dispose()
 
     def _reconnect(self) -> None:
         """A forked process's own engine: the inherited connections are the parent's
