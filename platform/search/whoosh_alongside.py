@@ -1,11 +1,12 @@
-"""A second process writing part of a Whoosh batch: the other core indexes meanwhile.
+"""Parts of a Whoosh batch written apart: the other core indexes meanwhile.
 
-A bulk drain hands half of its documents to `start()`. A forked process writes them as new
-segments of the tenant's indexes without taking the writer lock (the parent holds it, as
-Whoosh's own MpWriter does for its sub-writers) and sends the segments back; the parent
-puts them in its own commit, so both halves become visible together or not at all. What
-the side process cannot do alone it hands back for the parent to do: replacing a document
-the index may already hold, deleting one.
+A bulk drain splits its documents (`_WhooshBatch.split`): the parent writes one part and
+a forked side process the other, each as a new segment of the tenant's indexes, without
+taking the writer lock (the parent holds it, as Whoosh's own MpWriter does for its
+sub-writers). The parent puts both segments in its own commit, so both parts become
+visible together or not at all. What only the lock's holder can do is left to it:
+deleting the older document of a key the index may already hold (the new one is in the
+part's segment), deleting the document of a record that is gone.
 
 A side process that fails, dies or stalls leaves only files no commit refers to (Whoosh
 removes them at the next commit) and the parent writes its half itself: no document is
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 STALLED_AFTER = 900  # seconds without an answer before the side process is given up
 
 Fields = Callable[[Document], tuple[str, str, dict[str, Any]]]
+# what a part wrote: its segments, keys whose older documents to delete, documents to
+# delete, keys added (per collection)
+Outcome = tuple[dict[str, Any], list[tuple[str, str]], list[tuple[str, int]],
+                dict[str, set[str]]]
 
 
 def can_fork() -> bool:
@@ -39,8 +44,9 @@ def can_fork() -> bool:
 
 
 class SideBatch(Batch):
-    """The side process's part of a batch: new documents written to segments of its own;
-    the rest noted in `handed_back` for the parent."""
+    """A part of a batch written to segments of its own, without the writer lock. What
+    only the lock's holder can do is left in `stale` (keys whose older document it must
+    delete: the new one is in these segments) and `deleted` (documents to remove)."""
 
     def __init__(self, open_index: Callable[[str], Any], fields: Fields):
         super().__init__()
@@ -48,27 +54,27 @@ class SideBatch(Batch):
         self.writers: dict[str, Any] = {}
         self.readers: dict[str, Any] = {}
         self.added: dict[str, set[str]] = {}
-        self.handed_back: list[tuple[Any, ...]] = []
+        self.stale: list[tuple[str, str]] = []           # (collection, key)
+        self.deleted: list[tuple[str, int]] = []         # (entity, record id)
 
     def add(self, doc: Document) -> None:
         name, k, fields = self.fields(doc)
         if k in self.added.get(name, ()):
-            raise RuntimeError(f"{k} was given twice to the side process")
+            raise RuntimeError(f"{k} was given twice to one part of a batch")
         if name not in self.writers:
             ix = self.open_index(name)
             self.writers[name] = SegmentWriter(ix, _lk=False)  # the parent holds the lock
             self.readers[name] = ix.reader()
-        if ("key", k) in self.readers[name]:  # may be in the index: the parent replaces it
-            self.handed_back.append(("add", doc))
-            return
+        if ("key", k) in self.readers[name]:  # may be in the index already
+            self.stale.append((name, k))
         self.writers[name].add_document(**fields)
         self.added.setdefault(name, set()).add(k)
 
     def delete(self, entity: str, record_id: int) -> None:
-        self.handed_back.append(("delete", entity, record_id))
+        self.deleted.append((entity, record_id))
 
     def clear(self) -> None:
-        raise RuntimeError("a side process does not clear the index")
+        raise RuntimeError("a part of a batch does not clear the index")
 
     def finish(self) -> dict[str, Any]:
         """The finished segment of every index written to (name -> Whoosh segment)."""
@@ -82,17 +88,19 @@ class SideBatch(Batch):
                 writer.cancel()
         return segments
 
-
     def cancel(self) -> None:
         for reader in self.readers.values():
             reader.close()
         for writer in self.writers.values():
             writer.cancel()
 
+    def outcome(self) -> Outcome:
+        return self.finish(), self.stale, self.deleted, self.added
+
 
 class Side:
-    """A running side process; `join()` gives (segments, handed back, keys added), or
-    None when it failed (its half is then the caller's)."""
+    """A running side process; `join()` gives its `Outcome`, or None when it failed (its
+    part is then the caller's)."""
 
     def __init__(self, open_index: Callable[[str], Any], fields: Fields,
                  fill: Callable[[Batch], None]):
@@ -109,7 +117,7 @@ class Side:
         self._proc.join()
         self._recv.close()
 
-    def join(self) -> tuple[dict[str, Any], list[tuple[Any, ...]], dict[str, set[str]]] | None:
+    def join(self) -> Outcome | None:
         message = None
         try:
             if self._recv.poll(STALLED_AFTER):
@@ -131,7 +139,7 @@ class Side:
             log.warning("the side indexing process failed; its documents are written "
                         "here:\n%s", message[1])
             return None
-        return message[1], message[2], message[3]
+        return message[1]
 
 
 def _serve(send: Any, parent_end: Any, open_index: Callable[[str], Any], fields: Fields,
@@ -141,6 +149,6 @@ def _serve(send: Any, parent_end: Any, open_index: Callable[[str], Any], fields:
     try:
         side = SideBatch(open_index, fields)
         fill(side)
-        send.send(("done", side.finish(), side.handed_back, side.added))
+        send.send(("done", side.outcome()))
     except BaseException:
         send.send(("crash", traceback.format_exc()))

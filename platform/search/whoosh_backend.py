@@ -169,23 +169,24 @@ class _WhooshBatch(Batch):
             for side in sides:
                 side.stop()
             raise
-        results = [(segments, here.handed_back, here.added)]
+        outcomes = [(segments, here.stale, here.deleted, here.added)]
         for side, fill in zip(sides, parts[1:], strict=True):
-            result = side.join()
-            if result is None:
+            outcome = side.join()
+            if outcome is None:
                 fill(self)
             else:
-                results.append(result)
-        for segments, _, added in results:
+                outcomes.append(outcome)
+        for segments, stale, deleted, added in outcomes:
             for name, segment in segments.items():
-                self.writer(name)
                 self.adopted.setdefault(name, []).append(segment)
+            for name, k in stale:  # the parts' segments are not among the writer's
+                self.writer(name).delete_by_term("key", k)
+            for entity, record_id in deleted:
+                self.delete(entity, record_id)
             for name, keys in added.items():
+                self.writer(name)
                 self.added.setdefault(name, set()).update(keys)
                 self.side_keys.update(keys)
-        for _, handed_back, _ in results:
-            for op in handed_back:
-                self.add(op[1]) if op[0] == "add" else self.delete(op[1], op[2])
 
     def add(self, doc: Document) -> None:
         name, k, fields = whoosh_fields(doc)

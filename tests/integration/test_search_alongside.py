@@ -1,7 +1,8 @@
-"""A bulk drain of the search index split over two processes: a forked side process writes
-half of the documents as a segment of its own, committed with the parent's in one index
-commit. Documents the index may hold already, and deletions, are handed back to the
-parent; a side process that dies costs time, never a document."""
+"""A bulk drain of the search index split over two processes: the parent and a forked side
+process each write half of the documents as a segment of their own, committed together in
+one index commit. The older documents of keys the index already holds, and documents of
+records that are gone, are deleted by the parent (the writer lock's holder); a side
+process that dies costs time, never a document."""
 from __future__ import annotations
 
 import logging
@@ -87,7 +88,7 @@ def test_a_large_drain_is_written_by_two_processes_in_one_commit(
         assert len(ids(indexer, svc, owner, f"so{i}")) == 1, i
 
 
-def test_documents_the_index_holds_are_replaced_by_the_parent(
+def test_documents_the_index_holds_are_replaced_not_doubled(
         svc: RecordService, indexer: SearchIndexer, people: dict[str, Actor],
         water: Tenant, tmp_path: Path) -> None:
     owner = people["owner"]
@@ -98,6 +99,7 @@ def test_documents_the_index_holds_are_replaced_by_the_parent(
     result = import_rows(svc, owner, customers(tmp_path / "b.xlsx", ROWS + 600, name="Đổi"),
                          mode="upsert", key="phone")
     assert (result["updated"], result["created"]) == (ROWS, 600)
+    assert segments(indexer, water)[-2:] == [(ROWS + 600) // 2] * 2   # both halves apart
     assert live_docs(indexer, water) == ROWS + 600   # replaced, not doubled
     for i in (0, ROWS - 1, ROWS + 599):
         [rid] = ids(indexer, svc, owner, f"09{i:08d}")
@@ -105,7 +107,7 @@ def test_documents_the_index_holds_are_replaced_by_the_parent(
         assert ids(indexer, svc, owner, f"khach so{i}") == []
 
 
-def test_deletions_are_handed_back(svc: RecordService, indexer: SearchIndexer,
+def test_deletions_are_left_to_the_parent(svc: RecordService, indexer: SearchIndexer,
                                    people: dict[str, Actor], water: Tenant,
                                    tmp_path: Path) -> None:
     owner = people["owner"]
