@@ -93,6 +93,7 @@ class Database:
 
     def __init__(self, kind: str, data_dir: Path):
         self.kind = kind
+        self.indexed = False  # whether the search indexer listens
         self.schema_name = None
         if kind == "sqlite":
             db = data_dir / f"bench-{uuid.uuid4().hex[:8]}.db"
@@ -127,16 +128,18 @@ class Database:
                 Path(str(self.file) + suffix).unlink(missing_ok=True)
 
 
-def import_once(db: Database, path: Path, data_dir: Path, *, search: bool = False
+def import_once(db: Database, path: Path, data_dir: Path, *, search: bool = False,
+                mode: str = "insert", key: str | None = None, fork: bool | None = None
                 ) -> dict[str, Any]:
     from callboard.io.importer import import_file
     from callboard.jobs.runner import create_job
     from callboard.workflows.hooks import records_service
 
-    if search:  # as the web app, the command line and the worker do: index every change
+    if search and not db.indexed:  # as the web app, the command line and the worker do
         from callboard.search.indexing import install
 
-        install(db.engine, data_dir / f"search-{uuid.uuid4().hex[:8]}")
+        install(db.engine, data_dir / f"search-{uuid.uuid4().hex[:8]}").backend.fork = fork
+        db.indexed = True
 
     job = create_job(db.engine, db.tenant.id, 1, "import", {"entity": "customer"})
     svc = records_service(db.engine, db.tenant)
@@ -147,7 +150,8 @@ def import_once(db: Database, path: Path, data_dir: Path, *, search: bool = Fals
     before = usage()
     t0 = time.perf_counter()
     result = import_file(svc, Actor(db.tenant.id, 1, "owner", email="owner@water.test"),
-                         "customer", path, job_id=job, errors_path=data_dir / "rejected.xlsx")
+                         "customer", path, job_id=job, errors_path=data_dir / "rejected.xlsx",
+                         mode=mode, key=key)
     result["seconds"] = time.perf_counter() - t0
     after = usage()
     result["cpu"] = [a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
@@ -275,6 +279,8 @@ def main() -> None:
     ap.add_argument("--memory-rows", type=int, default=0)
     ap.add_argument("--search", action="store_true",
                     help="with the search indexer listening, as in the app, CLI and worker")
+    ap.add_argument("--upsert", action="store_true",
+                    help="then import the same customers renamed, as an upsert by phone")
     ap.add_argument("--one-indexing-process", action="store_true",
                     help="with --search: no side process writing half of the index (as "
                          "before it existed), to compare")
@@ -284,10 +290,6 @@ def main() -> None:
     ap.add_argument("--floor", action="store_true",
                     help="also time writing the imported rows with nothing else")
     args = ap.parse_args()
-    if args.one_indexing_process:
-        from callboard.search import whoosh_backend
-
-        whoosh_backend.can_fork = lambda: False  # type: ignore[assignment]
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="cb-import-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
@@ -303,7 +305,8 @@ def main() -> None:
         db = Database(kind, data_dir)
         try:
             bare, n = bare_read(path)
-            result = import_once(db, path, data_dir, search=args.search)
+            fork = False if args.one_indexing_process else None
+            result = import_once(db, path, data_dir, search=args.search, fork=fork)
             rate = result["rows"] / result["seconds"]
             print(f"[{kind}] bare calamine read: {bare:.2f} s ({n / bare:,.0f} rows/s)")
             what = "import (search indexing on)" if args.search else "import"
@@ -315,6 +318,16 @@ def main() -> None:
                      + (", the side indexing process" if args.search else "")
                      + f") {result['cpu'][1]:.1f} s"
                      if result["parallel"] else "no helper process"), flush=True)
+            if args.upsert:
+                again = make_file(data_dir / f"customers-{args.rows}-renamed.xlsx",
+                                  args.rows, seed=8)  # the same phones, other names
+                up = import_once(db, again, data_dir, search=args.search, mode="upsert",
+                                 key="phone", fork=fork)
+                print(f"[{kind}] upsert by phone of the same customers renamed: "
+                      f"{up['seconds']:.1f} s, {up['rows'] / up['seconds']:,.0f} rows/s, "
+                      f"updated {up['updated']}, unchanged {up['unchanged']}, failed "
+                      f"{up['failed']}; CPU: importing process {up['cpu'][0]:.1f} s, "
+                      f"child processes {up['cpu'][1]:.1f} s", flush=True)
             if args.floor:
                 floor = storage_floor(db, result["job"], data_dir)
                 print(f"[{kind}] storage floor (the same rows written with nothing else): "

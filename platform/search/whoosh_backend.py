@@ -149,7 +149,7 @@ class _WhooshBatch(Batch):
 
     @property
     def parallel(self) -> bool:  # type: ignore[override]
-        return can_fork()
+        return can_fork() if self.backend.fork is None else self.backend.fork
 
     def split(self, parts: Sequence[Callable[[Batch], None]]) -> None:
         """The first part written here, each other one by a forked process, each into a
@@ -248,10 +248,13 @@ class _WhooshBatch(Batch):
 
 class WhooshBackend(SearchBackend):
     """Whoosh indexes under `root` (normally `<data dir>/search`); up to `cache_bytes` of
-    decoded postings kept in memory between queries (see matching.py)."""
+    decoded postings kept in memory between queries (see matching.py). `fork`: whether a
+    batch may split its work over forked processes (None: when that is safe)."""
 
-    def __init__(self, root: Path, cache_bytes: int = CACHE_BYTES):
+    def __init__(self, root: Path, cache_bytes: int = CACHE_BYTES,
+                 fork: bool | None = None):
         self.root = Path(root)
+        self.fork = fork
         self._indexes: dict[tuple[int, str], Any] = {}
         self._searchers: dict[tuple[int, str], Any] = {}
         self._locks: dict[Any, threading.Lock] = {}
