@@ -154,7 +154,7 @@ def import_once(db: Database, path: Path, data_dir: Path, *, search: bool = Fals
                          mode=mode, key=key)
     result["seconds"] = time.perf_counter() - t0
     after = usage()
-    result["cpu"] = [a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime
+    result["cpu"] = [max(0.0, a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime)
                      for a, b in zip(after, before, strict=True)]  # this process, the helper
     result["helper_mb"] = after[1].ru_maxrss / 1024  # the largest waited-for child's peak
     result["job"] = job
