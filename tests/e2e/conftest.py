@@ -19,6 +19,7 @@ from waitress.server import create_server
 from callboard.engine import schema
 from callboard.engine.bundle import BundleSource
 from callboard.engine.settings import Settings
+from callboard.web.api.telephony import stop_ticker
 from callboard.web.app import create_app
 from callboard.web.users import create_user
 from tests.conftest import need
@@ -71,6 +72,7 @@ def live(db_url: str, tmp_path: Path) -> Iterator[Live]:
     time.sleep(0.3)
     srv.task_dispatcher.shutdown(timeout=5)
     srv.close()
+    stop_ticker(app)  # its clock thread would tick on against a dropped database
     p.engine.dispose()
 
 

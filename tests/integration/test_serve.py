@@ -16,6 +16,7 @@ from waitress.server import create_server
 from callboard.engine import schema
 from callboard.engine.bundle import BundleSource
 from callboard.engine.settings import Settings
+from callboard.web.api.telephony import stop_ticker
 from callboard.web.app import create_app
 from callboard.web.users import create_user
 
@@ -37,6 +38,7 @@ def server(db_url: str, tmp_path: Path) -> Iterator[tuple[str, object]]:
     time.sleep(0.5)  # open streams notice their closed clients at the next keepalive
     srv.task_dispatcher.shutdown(timeout=5)
     srv.close()
+    stop_ticker(app)  # its clock thread would tick on against a dropped database
     p.engine.dispose()
 
 
