@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -191,28 +192,60 @@ class SearchIndexer:
                 cond, records.c.entity.in_(INDEXED))).scalar_one()
             mark = conn.execute(select(func.max(search_pending.c.id)).where(
                 search_pending.c.tenant_id == tenant.id)).scalar()
-        done = 0
+        counted = [0]
+
+        def report(n: int) -> None:
+            counted[0] = min(total, counted[0] + n)
+            if progress is not None:
+                progress(counted[0], total)
+
         with self.backend.writing(tenant.id, timeout=60.0) as batch:
             batch.clear()
-            last = 0
-            while True:
+            ranges: list[tuple[int, int | None]] = [(0, None)]
+            if total >= ALONGSIDE_FROM and batch.parallel:  # two processes, half each
                 with self.engine.connect() as conn:
-                    rows = conn.execute(select(*DOCUMENT_COLUMNS).where(
-                        cond, records.c.entity.in_(INDEXED), records.c.id > last)
-                        .order_by(records.c.id).limit(BATCH)).all()
+                    mid = conn.execute(select(records.c.id).where(
+                        cond, records.c.entity.in_(INDEXED)).order_by(records.c.id)
+                        .offset(total // 2).limit(1)).scalar()
+                if mid is not None:
+                    ranges = [(0, mid), (mid - 1, None)]
+            parts = len(ranges)  # the first part's progress stands for every part's
+
+            def first(n: int) -> None:
+                report(n * parts)
+
+            batch.split([partial(self._rebuild_part, tenant=tenant, after=after,
+                                 before=before, report=first if i == 0 else None)
+                         for i, (after, before) in enumerate(ranges)])
+            if mark is not None:  # notes older than the scan: their records were read
+                batch.on_commit(lambda: self._forget_until(tenant.id, mark))
+        indexed = self.backend.count(tenant.id)
+        if progress is not None:
+            progress(total, total)
+        self.drain(tenant.id)
+        return indexed
+
+    def _rebuild_part(self, batch: Batch, *, tenant: Tenant, after: int,
+                      before: int | None, report: Callable[[int], None] | None) -> None:
+        """The documents of the tenant's records with after < id < before."""
+        cond = scope(system_actor(tenant.id), None)
+        with self._own_connections():
+            last = after
+            while True:
+                q = select(*DOCUMENT_COLUMNS).where(
+                    cond, records.c.entity.in_(INDEXED), records.c.id > last)
+                if before is not None:
+                    q = q.where(records.c.id < before)
+                with self.engine.connect() as conn:
+                    rows = conn.execute(q.order_by(records.c.id).limit(BATCH)).all()
                 if not rows:
-                    break
+                    return
                 texts = self._attachment_texts([r.id for r in rows], tenant.id)
                 for row in rows:
                     batch.add(document(tenant.model, row, texts.get(row.id, "")))
                 last = rows[-1].id
-                done += len(rows)
-                if progress is not None:
-                    progress(done, total)
-            if mark is not None:  # notes older than the scan: their records were read
-                batch.on_commit(lambda: self._forget_until(tenant.id, mark))
-        self.drain(tenant.id)
-        return done
+                if report is not None:
+                    report(len(rows))
 
     # -- documents ---------------------------------------------------------------------
     def tenant(self, tenant_id: int) -> Tenant:
@@ -234,18 +267,26 @@ class SearchIndexer:
 
     def _write_all(self, batch: Batch, *, tenant: Tenant, keys: list[tuple[str, int]],
                    report: Callable[[int], None] | None = None) -> None:
-        """`_write` in parts (`report`: documents written so far); in a forked process
-        over connections of its own."""
-        forked = os.getpid() != self._pid
-        if forked:
-            self._reconnect()
-        written = 0
-        for part in chunks(keys, BATCH):
-            self._write(batch, tenant, list(part))
-            written += len(part)
-            if report is not None:
-                report(written)
-        if forked:  # its own connections closed as a client should, before it exits
+        """`_write` in parts (`report`: documents written so far)."""
+        with self._own_connections():
+            written = 0
+            for part in chunks(keys, BATCH):
+                self._write(batch, tenant, list(part))
+                written += len(part)
+                if report is not None:
+                    report(written)
+
+    @contextmanager
+    def _own_connections(self) -> Iterator[None]:
+        """In a forked process (a part of a split batch), connections of its own, closed
+        as a client should before it exits."""
+        if os.getpid() == self._pid:
+            yield
+            return
+        self._reconnect()
+        try:
+            yield
+        finally:
             self.engine.dispose()
 
     def _reconnect(self) -> None:

@@ -48,9 +48,11 @@ class SideBatch(Batch):
     only the lock's holder can do is left in `stale` (keys whose older document it must
     delete: the new one is in these segments) and `deleted` (documents to remove)."""
 
-    def __init__(self, open_index: Callable[[str], Any], fields: Fields):
+    def __init__(self, open_index: Callable[[str], Any], fields: Fields,
+                 fresh: set[str] | frozenset[str] = frozenset()):
+        """`fresh`: collections being rebuilt (cleared), where every document is new."""
         super().__init__()
-        self.open_index, self.fields = open_index, fields
+        self.open_index, self.fields, self.fresh = open_index, fields, fresh
         self.writers: dict[str, Any] = {}
         self.readers: dict[str, Any] = {}
         self.added: dict[str, set[str]] = {}
@@ -64,8 +66,9 @@ class SideBatch(Batch):
         if name not in self.writers:
             ix = self.open_index(name)
             self.writers[name] = SegmentWriter(ix, _lk=False)  # the parent holds the lock
-            self.readers[name] = ix.reader()
-        if ("key", k) in self.readers[name]:  # may be in the index already
+            if name not in self.fresh:
+                self.readers[name] = ix.reader()
+        if name in self.readers and ("key", k) in self.readers[name]:  # may be there already
             self.stale.append((name, k))
         self.writers[name].add_document(**fields)
         self.added.setdefault(name, set()).add(k)
@@ -102,12 +105,11 @@ class Side:
     """A running side process; `join()` gives its `Outcome`, or None when it failed (its
     part is then the caller's)."""
 
-    def __init__(self, open_index: Callable[[str], Any], fields: Fields,
-                 fill: Callable[[Batch], None]):
+    def __init__(self, new_batch: Callable[[], SideBatch], fill: Callable[[Batch], None]):
         ctx = mp.get_context("fork")
         self._recv, send = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_serve, daemon=True, name="callboard-index-side",
-                                 args=(send, self._recv, open_index, fields, fill))
+                                 args=(send, self._recv, new_batch, fill))
         self._proc.start()
         send.close()  # the side process holds the only writing end: its exit ends our read
 
@@ -142,12 +144,12 @@ class Side:
         return message[1]
 
 
-def _serve(send: Any, parent_end: Any, open_index: Callable[[str], Any], fields: Fields,
+def _serve(send: Any, parent_end: Any, new_batch: Callable[[], SideBatch],
            fill: Callable[[Batch], None]) -> None:
     parent_end.close()
     gc.freeze()  # what it inherited is never collected here
     try:
-        side = SideBatch(open_index, fields)
+        side = new_batch()
         fill(side)
         send.send(("done", side.outcome()))
     except BaseException:

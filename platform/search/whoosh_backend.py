@@ -155,12 +155,14 @@ class _WhooshBatch(Batch):
         """The first part written here, each other one by a forked process, each into a
         segment of its own that this batch commits (whoosh_alongside.py); one after the
         other in this writer when forking is not safe, and a failed process's part here."""
-        if not self.parallel or self.cleared or len(parts) < 2:
+        if not self.parallel or len(parts) < 2:
             super().split(parts)
             return
         open_index = partial(self.backend._index, self.tenant_id)
-        sides = [Side(open_index, whoosh_fields, fill) for fill in parts[1:]]
-        here = SideBatch(open_index, whoosh_fields)
+        fresh = set(self.cleared)  # collections being rebuilt: every document is new
+        sides = [Side(partial(SideBatch, open_index, whoosh_fields, fresh), fill)
+                 for fill in parts[1:]]
+        here = SideBatch(open_index, whoosh_fields, fresh)
         try:
             parts[0](here)
             segments = here.finish()

@@ -146,3 +146,19 @@ def test_a_side_process_that_dies_loses_no_document(
     assert live_docs(indexer, water) == ROWS           # the parent wrote the side's half
     assert segments(indexer, water) == [ROWS // 2, ROWS // 2]
     assert len(ids(indexer, svc, owner, f"09{ROWS - 1:08d}")) == 1
+
+
+def test_a_rebuild_is_split_too(svc: RecordService, indexer: SearchIndexer,
+                                people: dict[str, Actor], water: Tenant,
+                                tmp_path: Path) -> None:
+    owner = people["owner"]
+    import_rows(svc, owner, customers(tmp_path / "c.xlsx", ROWS))
+    svc.update(owner, "customer", ids(indexer, svc, owner, "0900000000")[0],
+               {"name": "Khách Đầu"})
+    seen: list[tuple[int, int]] = []
+    assert indexer.reindex(water, lambda done, total: seen.append((done, total))) == ROWS
+    assert segments(indexer, water) == [ROWS // 2, ROWS // 2]   # the old ones dropped
+    assert live_docs(indexer, water) == ROWS
+    assert seen[-1] == (ROWS, ROWS) and seen == sorted(seen)
+    assert len(ids(indexer, svc, owner, "khach dau")) == 1
+    assert len(ids(indexer, svc, owner, f"09{ROWS - 1:08d}")) == 1
