@@ -279,6 +279,9 @@ def main() -> None:
     ap.add_argument("--memory-rows", type=int, default=0)
     ap.add_argument("--search", action="store_true",
                     help="with the search indexer listening, as in the app, CLI and worker")
+    ap.add_argument("--reindex", action="store_true",
+                    help="then rebuild the search index from the records, in one process "
+                         "and in two")
     ap.add_argument("--upsert", action="store_true",
                     help="then import the same customers renamed, as an upsert by phone")
     ap.add_argument("--one-indexing-process", action="store_true",
@@ -328,6 +331,16 @@ def main() -> None:
                       f"updated {up['updated']}, unchanged {up['unchanged']}, failed "
                       f"{up['failed']}; CPU: importing process {up['cpu'][0]:.1f} s, "
                       f"child processes {up['cpu'][1]:.1f} s", flush=True)
+            if args.reindex:  # a rebuild of the index from these records, each way
+                from callboard.search.indexing import SearchIndexer
+
+                for fork in (False, True):
+                    indexer = SearchIndexer(db.engine, data_dir / f"search-{uuid.uuid4().hex[:8]}")
+                    indexer.backend.fork = fork
+                    t0 = time.perf_counter()
+                    docs = indexer.reindex(db.tenant)
+                    print(f"[{kind}] search reindex, {'two processes' if fork else 'one process'}"
+                          f": {docs} documents in {time.perf_counter() - t0:.1f} s", flush=True)
             if args.floor:
                 floor = storage_floor(db, result["job"], data_dir)
                 print(f"[{kind}] storage floor (the same rows written with nothing else): "
