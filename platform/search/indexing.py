@@ -151,11 +151,11 @@ class SearchIndexer:
                     halves = [keys[:len(keys) // 2], keys[len(keys) // 2:]] \
                         if len(keys) >= ALONGSIDE_FROM and batch.parallel else [keys]
 
-                    def report(written: int, noted: int = len(noted),
+                    def report(written: int, count: int = len(noted),
                                share: int = len(halves[0]), done: int = done) -> None:
                         # documents written: half a commit's share; the index commit: the rest
                         if progress is not None and total:
-                            progress((done + noted * written / share / 2) / total)
+                            progress((done + count * written / share / 2) / total)
 
                     batch.split([partial(self._write_all, tenant=tenant, keys=list(half),
                                          report=report if n == 0 else None)
@@ -377,6 +377,8 @@ def _national_digits(text: str, region: str) -> str | None:
     nsn = digits[len(cc):]
     pattern = (cc, nsn[:5], len(nsn), region)
     if pattern not in _PREFIXES:
+        if len(_PREFIXES) >= 100_000:  # bounded, whatever numbers come
+            _PREFIXES.clear()
         national = _format_national(text, region)
         _PREFIXES[pattern] = national[:-len(nsn)] if national and nsn and \
             national.endswith(nsn) else None

@@ -165,13 +165,12 @@ class _WhooshBatch(Batch):
         here = SideBatch(open_index, whoosh_fields, fresh)
         try:
             parts[0](here)
-            segments = here.finish()
+            outcomes = [here.outcome()]
         except BaseException:
             here.cancel()
             for side in sides:
                 side.stop()
             raise
-        outcomes = [(segments, here.stale, here.deleted, here.added)]
         for side, fill in zip(sides, parts[1:], strict=True):
             outcome = side.join()
             if outcome is None:
@@ -209,14 +208,10 @@ class _WhooshBatch(Batch):
             return True
         if name in self.cleared:
             return False
-        reader = self._reader(name)
-        return ("key", k) in reader
-
-    def _reader(self, name: str) -> Any:
         reader = self.readers.get(name)
         if reader is None:
-            reader = self.readers[name] = self.writer(name).reader()
-        return reader
+            reader = self.readers[name] = self.writers[name].reader()
+        return ("key", k) in reader
 
     def delete(self, entity: str, record_id: int) -> None:
         if key(entity, record_id) in self.side_keys:
