@@ -143,6 +143,8 @@ def test_link_search_and_table_rows(live: Any, open_page: Any, shot: Any) -> Non
     page.click("#cb-save")
     page.wait_for_url(re.compile(r".*/ui/r/order/\d+$"))
     assert page.locator("dd[data-field=lines] tbody tr").count() == 2
+    # the link shows "#id" until its title arrives from the API
+    page.wait_for_selector("dd[data-field=customer]:has-text('Phạm Văn Bảy')")
     assert "Phạm Văn Bảy" in page.inner_text("dd[data-field=customer]")
     shot(page, "desktop-order-detail")
     page.goto(f"{live.url}/ui/r/order")                  # a link filter searches the same way
