@@ -66,6 +66,9 @@ class Batch(ABC):
 
     #: Whether `split` runs its parts at the same time, in processes of their own.
     parallel: bool = False
+    #: Set by a bulk operation (a job): its commit may take long to reorganise the index;
+    #: any other batch (a single write, a search) must not.
+    bulk: bool = False
 
     def split(self, parts: Sequence[Callable[[Batch], None]]) -> None:
         """Run each part (adds and deletes of documents no other part touches) as part of

@@ -136,6 +136,7 @@ class SearchIndexer:
                 if not self._noted(tenant_id, 1):
                     return True
                 with self.backend.writing(tenant_id, timeout=wait) as batch:
+                    batch.bulk = left is None  # a bulk operation's follow-up, in a job
                     # read under the writer: another process may have drained meanwhile;
                     # twice as many when two processes write them
                     step = COMMIT_EVERY * (2 if batch.parallel else 1)

@@ -119,6 +119,19 @@ def whoosh_fields(doc: Document) -> tuple[str, str, dict[str, Any]]:
         text=Weighted([(parts[n], BOOSTS[n]) for n in TEXT_FIELDS if parts[n]]), **parts)
 
 
+LIGHT_BELOW = 2_000  # documents: the segments a commit outside a bulk operation may merge
+
+
+def merge_light(writer: Any, segments: list[Any]) -> list[Any]:
+    """Whoosh's MERGE_SMALL over the segments under LIGHT_BELOW documents only. The
+    segments of bulk drains (10,000 documents each) are merged by bulk drains: left to
+    MERGE_SMALL, the commit of a single write that makes them 24 rewrote all of them
+    (measured: one document's commit took 86 s, merging 230,000 documents)."""
+    large = [s for s in segments if s.doc_count_all() >= LIGHT_BELOW]
+    return large + MERGE_SMALL(writer, [s for s in segments
+                                        if s.doc_count_all() < LIGHT_BELOW])
+
+
 class _WhooshBatch(Batch):
     """Writers opened on first use, per collection, under the tenant's writer lock.
 
@@ -227,7 +240,8 @@ class _WhooshBatch(Batch):
     def commit(self) -> None:
         self._close_readers()
         for name, writer in self.writers.items():
-            policy = CLEAR if name in self.cleared else MERGE_SMALL
+            policy = CLEAR if name in self.cleared else MERGE_SMALL if self.bulk \
+                else merge_light
             extra = self.adopted.get(name)
             writer.commit(mergetype=(lambda w, s, p=policy, e=extra: p(w, s) + e)
                           if extra else policy)

@@ -242,3 +242,35 @@ def test_a_write_that_rolls_back_leaves_no_note(svc: RecordService, indexer: Sea
         raise RuntimeError("the caller gives up")
     assert indexer.pending(water.id) == 0
     assert ids(indexer, svc, people["owner"], "0977000222") == []
+
+
+def test_a_single_write_never_merges_a_bulk_operations_segments(
+        svc: RecordService, indexer: SearchIndexer, people: dict[str, Actor], water: Tenant,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven bulk commits of 20 documents (scaled down from 10,000, with the size a light
+    commit may merge scaled down too): Whoosh's MERGE_SMALL would rewrite all seven in the
+    next commit, a single write's included; only a bulk commit does."""
+    from callboard.search import whoosh_backend
+    from callboard.search.backend import Document
+
+    monkeypatch.setattr(whoosh_backend, "LIGHT_BELOW", 10)
+    n = 10_000_000
+    for _ in range(7):
+        with indexer.backend.writing(water.id) as batch:
+            batch.bulk = True
+            for _ in range(20):
+                n += 1
+                batch.add(Document("customer", n, title=f"Khách {n}"))
+
+    def sizes() -> list[int]:
+        ix = index.open_dir(str(indexer.backend.path(water.id) / "records"))
+        return [s.doc_count_all() for s in ix._segments()]
+
+    assert sizes() == [20] * 7
+    made = svc.create(people["owner"], "customer", {"name": "Khách lẻ"})
+    assert sizes() == [20] * 7 + [1]                 # the single write's commit: light
+    assert ids(indexer, svc, people["owner"], "khach le") == [made["id"]]
+    with indexer.backend.writing(water.id) as batch:
+        batch.bulk = True
+        batch.add(Document("customer", n + 1, title="Khách cuối"))
+    assert len(sizes()) < 8                          # a bulk commit merges them
