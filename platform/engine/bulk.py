@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -76,7 +77,7 @@ class RowOutcome:
     def snapshot(self) -> tuple[Any, ...]:
         """What `BulkWriter.finish` changes, to put back when a batch is tried again."""
         return (self.action, self.record_id, self.version,
-                {k: list(v) for k, v in self.errors.items()})
+                {k: list(v) for k, v in self.errors.items()} if self.errors else {})
 
     def restore(self, state: tuple[Any, ...]) -> None:
         self.action, self.record_id, self.version, self.errors = state
@@ -85,6 +86,15 @@ class RowOutcome:
 class Dumped(str):
     """JSON text already serialised: stored as it is instead of being dumped again."""
 
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text, by orjson (ten times the standard library's speed, and UTF-8
+    text rather than escapes); what orjson refuses (integers beyond 64 bits, keys that are
+    not text) goes to `json.dumps`, which stores it as before or refuses it too."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False)
 
 
 
@@ -183,8 +193,8 @@ class BulkWriter:
         out.keys = [(f.name, v[:320], f.unique) for f in fields_where(self._fields(out), "key")
                     for v in key_values(f, out.data.get(f.name))]
         if out.action == "create":  # an update is written through SQLAlchemy, as a dict
-            out.data_json = json.dumps(out.data)  # plain str: a subclass pickles far slower
-            out.created_json = json.dumps({k: [None, v] for k, v in out.data.items()})
+            out.data_json = json_text(out.data)  # plain str: a subclass pickles far slower
+            out.created_json = json_text({k: [None, v] for k, v in out.data.items()})
 
     def _match(self, tx: Connection, rows: Sequence[tuple[int, Mapping[str, Any]]],
                outs: list[RowOutcome]) -> dict[int, Any]:
@@ -353,7 +363,9 @@ class BulkWriter:
                 records.c.id, sort_by_parameter_order=True), params).scalars())
         start = tx.execute(select(func.max(records.c.id))).scalar() or 0
         ids = list(range(start + 1, start + 1 + len(params)))
-        insert_rows(tx, records, [{**p, "id": i} for p, i in zip(params, ids, strict=True)])
+        for p, i in zip(params, ids, strict=True):
+            p["id"] = i
+        insert_rows(tx, records, params)
         return ids
 
     def _store(self, tx: Connection, live: list[RowOutcome]) -> None:
@@ -461,7 +473,7 @@ def insert_rows(tx: Connection, table: Table, rows: list[dict[str, Any]]) -> Non
     columns = ", ".join(f'"{n}"' for n in names)
     with cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([json.dumps(row[n], ensure_ascii=False)
+            copy.write_row([json_text(row[n])
                             if n in json_cols and row[n] is not None
                             and not isinstance(row[n], Dumped) else row[n] for n in names])
 
