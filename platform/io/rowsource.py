@@ -14,28 +14,21 @@ here; so is a small file.
 """
 from __future__ import annotations
 
-import gc
-import multiprocessing as mp
-import sys
-import threading
-import traceback
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from callboard.engine.bulk import BulkWriter, RowOutcome
-from callboard.engine.db import connect
-from callboard.engine.errors import ValidationFailed
 from callboard.engine.model import Field
 
 from .columns import Columns
-from .sheets import FileProblem, Table, open_table
+from .forked import Forked, own_engine
+from .forked import can_fork as _fork_allowed
+from .sheets import Table, open_table
 
 PARALLEL_FROM = 2000  # rows (as `sheets.estimate_rows` guesses) before a helper pays off
 STALLED_AFTER = 600  # seconds without a batch from the helper before it is given up
-_INHERITED: list[Any] = []
 
 
 @dataclass
@@ -81,10 +74,8 @@ def batches(table: Table, cols: Columns, done: Mapping[int, tuple[str, str | Non
 
 def can_fork(writer: BulkWriter, table_rows: int) -> bool:
     """Whether a helper process should read and validate this import."""
-    database = writer.svc.engine.url.database
     return (writer.mode == "insert" and table_rows >= PARALLEL_FROM
-            and sys.platform.startswith("linux") and threading.active_count() == 1
-            and database not in (None, "", ":memory:"))
+            and _fork_allowed(writer.svc.engine))
 
 
 class Helper:
@@ -96,20 +87,14 @@ class Helper:
                  fields: Mapping[str, Field], region: str,
                  done: Mapping[int, tuple[str, str | None]], size: int):
         writer.svc._users  # noqa: B018 - looked up once here, inherited by the helper
-        ctx = mp.get_context("fork")
-        self._recv, send = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, daemon=True, name="callboard-import-reader",
-                                 args=(send, self._recv, writer, path, name, fields, region,
-                                       done, size))
-        self._proc.start()
-        send.close()  # the helper holds the only writing end: its exit ends our reads
+        self._forked = Forked(_prepared, writer, path, name, fields, region, done, size,
+                              name="file-reading", stalled_after=STALLED_AFTER)
+        self._items = iter(self._forked)
         try:
-            head = self._next()
+            self.header, self.total = next(self._items)
         except BaseException:
             self.close()
             raise
-        self.header: list[Any] = head[1]
-        self.total: int = head[2]
 
     def __enter__(self) -> Helper:
         return self
@@ -118,83 +103,26 @@ class Helper:
         self.close()
 
     def close(self) -> None:
-        if self._proc.is_alive():
-            self._proc.kill()
-        self._proc.join()
-        self._recv.close()
+        self._forked.close()
 
     def batches(self) -> Iterator[Batch]:
-        while True:
-            message = self._next()
-            if message[0] == "end":
-                return
-            _, prepared, done, seen = message
-            yield Batch(prepared=prepared, done=done, seen=seen)
-
-    def _next(self) -> tuple[Any, ...]:
-        try:
-            if not self._recv.poll(STALLED_AFTER):
-                raise RuntimeError(f"the process reading the file sent nothing for "
-                                   f"{STALLED_AFTER} s; it was stopped")
-            with _uncollected():  # unpickling a batch makes ~40k acyclic objects
-                message = self._recv.recv()
-        except (EOFError, OSError):  # gone, perhaps half-way through a message
-            self._proc.join()
-            raise RuntimeError("the process reading the file stopped "
-                               f"(exit code {self._proc.exitcode})") from None
-        if message[0] == "problem":
-            raise FileProblem(message[1])
-        if message[0] == "invalid":
-            raise ValidationFailed(message[1])
-        if message[0] == "crash":
-            raise RuntimeError(f"reading the file failed:\n{message[1]}")
-        return message
+        return self._items
 
 
-@contextmanager
-def _uncollected() -> Iterator[None]:
-    """No cyclic garbage collection meanwhile: (un)pickling a batch makes tens of thousands
-    of containers, none in a cycle, and a collection every 700 of them walked them all
-    (measured: three times the time of unpickling alone). Single-threaded processes only."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _serve(send: Any, importer_end: Any, writer: BulkWriter, path: Path, name: str | None,
-           fields: Mapping[str, Field], region: str,
-           done: Mapping[int, tuple[str, str | None]], size: int) -> None:
-    """The helper: the file's rows, validated, a batch per message."""
-    # The reading end is the importer's alone: held here too, a dead importer would leave
-    # this process blocked on a full pipe for ever instead of stopping it (broken pipe).
-    importer_end.close()
-    gc.freeze()  # what it inherited is never collected here (nor copied by the collector)
-    try:
-        table = open_table(path, name)
-        send.send(("head", table.header, table.total))
-        cols = Columns(fields, table.header, region)
-        # The parent's pooled connections are its own: the helper opens its own, for the
-        # hooks that read while validating (and leaves the inherited ones untouched).
-        svc = writer.svc
-        _INHERITED.append(svc.engine)  # never collected here, so never closed from here
-        svc.engine = connect(svc.engine.url.render_as_string(hide_password=False))
-        with svc.engine.connect() as conn:
-            for batch in batches(table, cols, done, size):
-                outs = writer.prepare(conn, [(n, v) for n, v, _ in batch.rows])
-                conn.rollback()
-                prepared = [(o, c) for o, (_, _, c) in zip(outs, batch.rows, strict=True)]
-                with _uncollected():
-                    send.send(("batch", prepared, batch.done, batch.seen))
-        send.send(("end",))
-    except FileProblem as e:
-        send.send(("problem", str(e)))
-    except ValidationFailed as e:
-        send.send(("invalid", e.errors))
-    except BrokenPipeError:  # the importer is gone: so is the reason to read on
-        pass
-    except BaseException:  # reported to the importer, which raises it
-        send.send(("crash", traceback.format_exc()))
+def _prepared(writer: BulkWriter, path: Path, name: str | None,
+              fields: Mapping[str, Field], region: str,
+              done: Mapping[int, tuple[str, str | None]], size: int) -> Iterator[Any]:
+    """In the helper: the header and row count, then the file's rows, validated, a batch
+    at a time."""
+    table = open_table(path, name)
+    yield table.header, table.total
+    cols = Columns(fields, table.header, region)
+    # hooks read while validating: through connections of the helper's own
+    svc = writer.svc
+    svc.engine = own_engine(svc.engine)
+    with svc.engine.connect() as conn:
+        for batch in batches(table, cols, done, size):
+            outs = writer.prepare(conn, [(n, v) for n, v, _ in batch.rows])
+            conn.rollback()
+            yield Batch(prepared=[(o, c) for o, (_, _, c) in zip(outs, batch.rows, strict=True)],
+                        done=batch.done, seen=batch.seen)

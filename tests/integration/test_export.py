@@ -16,6 +16,7 @@ from callboard.engine.errors import NotFound, ValidationFailed
 from callboard.engine.queries import Query, filterable_fields, parse_query
 from callboard.engine.records import RecordService
 from callboard.engine.tenancy import Tenant
+from callboard.io import exporter
 from callboard.io.exporter import export_records
 from callboard.io.importer import import_file
 from callboard.workflows.hooks import records_service
@@ -152,3 +153,53 @@ def test_export_api_with_filters_and_download(as_: Any) -> None:
     r = coffee.post("/export/customer")
     job = coffee.get(f"/jobs/{r.get_json()['job']}").get_json()
     assert job["result"]["rows"] == 1  # only coffee's own customer
+
+
+# -- a helper process reading the rows ---------------------------------------------------------
+def test_helper_and_in_process_write_the_same_file(svc: RecordService,
+                                                   people: dict[str, Actor],
+                                                   data: dict[str, Any], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A helper process reads and formats the rows (several messages of them) while this
+    process writes: the same cells as reading them here, visibility and filters included,
+    and the progress rises to the end."""
+    monkeypatch.setattr(exporter, "LINES_PER_BATCH", 2)
+    for actor, q in ((people["owner"], None), (people["agent"], None),
+                     (people["owner"], query(svc, district="quan_5"))):
+        for suffix in (".xlsx", ".csv"):
+            files, steps = [], []
+            for parallel in (False, True):
+                path = tmp_path / f"{actor.role}-{parallel}{suffix}"
+                seen: list[float] = []
+                out = export_records(svc, actor, "customer", path, query=q,
+                                     parallel=parallel, progress=seen.append)
+                assert out["parallel"] is parallel
+                files.append(read(path))
+                steps.append(seen)
+            assert files[1] == files[0], (actor.role, suffix)
+            assert len(files[0]) > 2 and steps[1] == steps[0]
+            assert steps[0] == sorted(steps[0]) and steps[0][-1] == 1.0
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_a_failing_helper_fails_the_export_and_leaves_no_file(
+        svc: RecordService, people: dict[str, Actor], data: dict[str, Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The helper breaks off after a few rows (a read that fails): the export fails with
+    its traceback, and neither the file nor a part of it is left."""
+    monkeypatch.setattr(exporter, "LINES_PER_BATCH", 2)
+    real = exporter.iter_records
+
+    def breaks_off(*args: Any, **kw: Any) -> Any:
+        for n, record in enumerate(real(*args, **kw)):
+            if n == 3:
+                raise OSError("disk read error")
+            yield record
+
+    monkeypatch.setattr(exporter, "iter_records", breaks_off)
+    for suffix in (".xlsx", ".csv"):
+        path = tmp_path / f"broken{suffix}"
+        with pytest.raises(RuntimeError, match="export-reading process failed") as e:
+            export_records(svc, people["owner"], "customer", path, parallel=True)
+        assert "disk read error" in str(e.value)
+        assert not path.exists() and not list(tmp_path.glob("*.part"))
