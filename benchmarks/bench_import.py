@@ -9,10 +9,12 @@ owners by e-mail) is read once bare with python-calamine (every cell touched) an
 imported through the whole path (`io.importer.import_file`: column matching, the record
 service's validation, batched writes with the ledger), as a job. Reported: rows/s and the
 ratio import / bare read, measured in the same run on the same file. Then an export of the
-same records to .xlsx and to .csv. With `--memory-rows`, first (while this process is
-still small: a forked child's ru_maxrss starts from its parent's peak), a child process
-imports that many rows and reports its peak resident memory (resource.getrusage ru_maxrss,
-and /proc VmHWM). Files are kept in `--data-dir` between runs (generation is not timed).
+same records to .xlsx (in one process, then with a helper process reading and formatting
+the rows, as the command line and the worker export) and to .csv. With `--memory-rows`,
+first (while this process is still small: a forked child's ru_maxrss starts from its
+parent's peak), a child process imports that many rows and reports its peak resident
+memory (resource.getrusage ru_maxrss, and /proc VmHWM). Files are kept in `--data-dir`
+between runs (generation is not timed).
 """
 from __future__ import annotations
 
@@ -208,14 +210,15 @@ def storage_floor(db: Database, job: int, data_dir: Path, batch: int = 1000) -> 
         fresh.drop()
 
 
-def export_once(db: Database, data_dir: Path, suffix: str) -> tuple[float, int]:
+def export_once(db: Database, data_dir: Path, suffix: str, parallel: bool | None = None
+                ) -> tuple[float, int]:
     from callboard.io.exporter import export_records
     from callboard.workflows.hooks import records_service
 
     svc = records_service(db.engine, db.tenant)
     t0 = time.perf_counter()
     out = export_records(svc, Actor(db.tenant.id, 1, "owner"), "customer",
-                         data_dir / f"export{suffix}")
+                         data_dir / f"export{suffix}", parallel=parallel)
     return time.perf_counter() - t0, out["rows"]
 
 
@@ -346,9 +349,11 @@ def main() -> None:
                 print(f"[{kind}] storage floor (the same rows written with nothing else): "
                       f"{floor:.1f} s = {floor / bare:.1f}x the bare read; the import is "
                       f"{result['seconds'] / floor:.1f}x the floor", flush=True)
-            for suffix in (".xlsx", ".csv"):
-                secs, rows = export_once(db, data_dir, suffix)
-                print(f"[{kind}] export {suffix}: {rows} rows in {secs:.1f} s "
+            for suffix, parallel, how in ((".xlsx", False, ", one process"),
+                                          (".xlsx", True, ", a helper reading the rows"),
+                                          (".csv", None, "")):
+                secs, rows = export_once(db, data_dir, suffix, parallel)
+                print(f"[{kind}] export {suffix}{how}: {rows} rows in {secs:.1f} s "
                       f"({rows / secs:,.0f} rows/s)", flush=True)
         finally:
             db.drop()
