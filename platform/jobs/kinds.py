@@ -8,15 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Engine, func, select, update
 
 from callboard.engine.errors import ValidationFailed
 from callboard.engine.queries import filterable_fields, parse_query
-from callboard.engine.tables import jobs
+from callboard.engine.tables import jobs, records
 from callboard.io.deleter import delete_from_file
 from callboard.io.exporter import export_records
 from callboard.io.importer import import_file
 from callboard.io.ledger import revert
+from callboard.io.sheets import estimate_rows
 
 from .runner import JobContext, get_job, register
 
@@ -74,7 +75,20 @@ def run_revert(ctx: JobContext) -> dict[str, Any]:
     return {**counts, "job": target["id"]}
 
 
-register("import", "callboard.jobs.kinds:run_import")
-register("export", "callboard.jobs.kinds:run_export")
+def import_size(engine: Engine, tenant_id: int, params: dict[str, Any]) -> int:
+    """The rows of the uploaded file, as its header or size suggests."""
+    return estimate_rows(Path(params["path"]))
+
+
+def export_size(engine: Engine, tenant_id: int, params: dict[str, Any]) -> int:
+    """At most the tenant's live records of the entity (filters and visibility aside)."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(records).where(
+            records.c.tenant_id == tenant_id, records.c.entity == params["entity"],
+            records.c.deleted_at.is_(None))).scalar() or 0
+
+
+register("import", "callboard.jobs.kinds:run_import", size="callboard.jobs.kinds:import_size")
+register("export", "callboard.jobs.kinds:run_export", size="callboard.jobs.kinds:export_size")
 register("bulk_delete", "callboard.jobs.kinds:run_bulk_delete")
 register("revert", "callboard.jobs.kinds:run_revert")

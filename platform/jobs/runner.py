@@ -2,15 +2,22 @@
 
 `enqueue(settings, tenant_id, user_id, kind, params)` records a job and either puts it on an
 RQ queue (when `Settings.redis_url` is set; `callboard worker` runs it) or runs it at once
-in this process. A job kind is a function `fn(ctx: JobContext) -> dict` registered under a
-name with `register(kind, "module:function")`; the dotted target travels with the job, so
-a worker process needs no registration of its own. Status, progress, result and error
+and waits for it. A web server (`apart=True`) runs a large inline job in a new process of
+its own, as a worker would (`jobs.apart`): the job then has two cores (its helper
+processes) and the server's threads keep theirs; anything else runs in this process.
+
+A job kind is a function `fn(ctx: JobContext) -> dict` registered under a name with
+`register(kind, "module:function")`; the dotted target travels with the job, so a worker
+process needs no registration of its own. Status, progress, result and error
 live in the `jobs` table whichever way the job ran.
 """
 from __future__ import annotations
 
 import importlib
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,8 +41,10 @@ log = logging.getLogger(__name__)
 STATUSES = ("queued", "running", "done", "failed")
 DEFAULT_QUEUE = "default"
 JOB_TIMEOUT = 6 * 3600  # seconds: a million-row import fits with room to spare
+APART_FROM = 2000  # rows of work from which a web server runs an inline job apart
 
 _kinds: dict[str, str] = {}
+_sizes: dict[str, str] = {}
 
 
 class QueueUnavailable(ServiceError):
@@ -46,11 +55,16 @@ class QueueUnavailable(ServiceError):
 _engines: dict[str, Engine] = {}
 
 
-def register(kind: str, target: str) -> None:
-    """Make `kind` runnable: `target` is "package.module:function" taking a JobContext."""
-    if ":" not in target:
-        raise ValueError(f"job target must be 'module:function', not {target!r}")
+def register(kind: str, target: str, *, size: str | None = None) -> None:
+    """Make `kind` runnable: `target` is "package.module:function" taking a JobContext.
+    `size`, "module:function" taking (engine, tenant_id, params): a cheap guess at the rows
+    a job of this kind will handle, by which a web server runs a large one apart."""
+    for name in (target, size or ":"):
+        if ":" not in name:
+            raise ValueError(f"job target must be 'module:function', not {name!r}")
     _kinds[kind] = target
+    if size:
+        _sizes[kind] = size
 
 
 def kinds() -> dict[str, str]:
@@ -137,20 +151,22 @@ def create_job(engine: Engine, tenant_id: int, user_id: int | None, kind: str,
 
 def enqueue(settings: Settings, tenant_id: int, user_id: int | None, kind: str,
             params: Mapping[str, Any], *, engine: Engine | None = None,
-            queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = ()
-            ) -> int:
+            queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = (),
+            apart: bool = False) -> int:
     """Record a job and start it: on RQ when `settings.redis_url` is set, else inline
-    (then `listeners` hear the record changes it makes, as they would from the API)."""
+    (then `listeners` hear the record changes it makes, as they would from the API; with
+    `apart`, a large job runs in a process of its own, where they do not)."""
     engine = engine or _engine(settings.database_url)
     job_id = create_job(engine, tenant_id, user_id, kind, params)
-    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners)
+    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners, apart=apart)
     return job_id
 
 
 def dispatch(settings: Settings, job_id: int, *, engine: Engine | None = None,
-             queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = ()
-             ) -> None:
-    """Run a recorded job: put it on RQ, or run it here and now."""
+             queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = (),
+             apart: bool = False) -> None:
+    """Run a recorded job: put it on RQ, or run it here and now (with `apart`, a large one
+    in a new process, waited for)."""
     engine = engine or _engine(settings.database_url)
     if settings.redis_url:
         from redis import Redis
@@ -166,13 +182,51 @@ def dispatch(settings: Settings, job_id: int, *, engine: Engine | None = None,
             _finish(engine, job_id, "failed", error="the job queue is not reachable")
             raise QueueUnavailable(f"the job queue (Redis) is not reachable: "
                                    f"{str(e).splitlines()[0][:200]}") from None
+    elif apart and work_size(engine, job_id) >= APART_FROM:
+        run_apart(engine, settings.data_dir, job_id)
     else:
         run(engine, settings.data_dir, job_id, listeners=listeners)
 
 
+def work_size(engine: Engine, job_id: int) -> int:
+    """The rows job `job_id` will handle, as its kind guesses them (0: no guess)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(jobs.c.kind, jobs.c.tenant_id, jobs.c.params).where(
+            jobs.c.id == job_id)).first()
+    _builtin()
+    target = _sizes.get(row.kind) if row is not None else None
+    if target is None:
+        return 0
+    module, _, name = target.partition(":")
+    try:
+        return int(getattr(importlib.import_module(module), name)(
+            engine, row.tenant_id, dict(row.params or {})))
+    except Exception:  # no guess: the job runs here and reports its own errors
+        log.exception("guessing the size of job %s failed", job_id)
+        return 0
+
+
+def run_apart(engine: Engine, data_dir: Path, job_id: int) -> None:
+    """Run a recorded job in a new process (`python -m callboard.jobs.apart`), as a worker
+    runs it, and wait for it. A process that dies leaves its job failed, saying so."""
+    env = {**os.environ, "CALLBOARD_DATABASE_URL": engine.url.render_as_string(
+        hide_password=False), "CALLBOARD_DATA_DIR": str(data_dir)}
+    try:
+        code: Any = subprocess.run([sys.executable, "-m", "callboard.jobs.apart", str(job_id)],
+                                   env=env, timeout=JOB_TIMEOUT, check=False).returncode
+    except subprocess.TimeoutExpired:
+        code = f"stopped after {JOB_TIMEOUT} s"
+    with engine.connect() as conn:
+        status = conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+    if status in ("queued", "running"):
+        log.error("the process of job %s stopped (exit code %s)", job_id, code)
+        _finish(engine, job_id, "failed",
+                error=f"the job's process stopped (exit code {code}); resume it to go on")
+
+
 def resume(settings: Settings, tenant_id: int, job_id: int, *,
            engine: Engine | None = None, queue: str = DEFAULT_QUEUE,
-           listeners: tuple[Callable[..., None], ...] = ()) -> None:
+           listeners: tuple[Callable[..., None], ...] = (), apart: bool = False) -> None:
     """Run an interrupted or failed job again (an import skips the rows it has done)."""
     engine = engine or _engine(settings.database_url)
     job = get_job(engine, tenant_id, job_id)
@@ -181,7 +235,7 @@ def resume(settings: Settings, tenant_id: int, job_id: int, *,
     with engine.begin() as conn:
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(
             status="queued", error=None, finished_at=None))
-    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners)
+    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners, apart=apart)
 
 
 # -- run --------------------------------------------------------------------------------

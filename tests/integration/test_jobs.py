@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -291,3 +292,53 @@ def test_an_unreachable_queue_is_a_503(app: Flask, tmp_path: Path, users: Any) -
     with p.engine.connect() as conn:
         job_id = conn.execute(select(func.max(jobs.c.id))).scalar_one()
     assert get_job(p.engine, tenant.id, job_id)["status"] == "failed"
+
+
+# -- large jobs a web server runs in a process of their own ----------------------------------
+def customers_book(n: int) -> bytes:
+    return book([["name", "phone"], *[[f"Khách {i}", f"09{31000000 + i}"] for i in range(n)]])
+
+
+def test_a_large_inline_job_runs_in_a_process_of_its_own(as_: Callable[..., Any]) -> None:
+    """Without Redis, a web server runs a large import or export in a new, single-threaded
+    process and waits for it: the import there forks its helper, which it could not do in
+    this process while another thread runs (as a web server's threads do). A small import
+    stays in the server's process."""
+    owner = as_("water", "owner")
+    stop = threading.Event()
+    busy = threading.Thread(target=stop.wait, daemon=True)  # a server's other thread
+    busy.start()
+    try:
+        r = upload(owner, "/import/customer", customers_book(2500), "big.xlsx")
+        assert r.status_code == 202, r.get_json()
+        res = finished(owner, r.get_json()["job"])["result"]
+        assert (res["created"], res["failed"], res["parallel"]) == (2500, 0, True), res
+        r = upload(owner, "/import/customer", customers_book(20), "small.xlsx",
+                   mode="upsert", key="phone")
+        res = finished(owner, r.get_json()["job"])["result"]
+        assert (res["updated"], res["parallel"]) == (0, False), res  # the same 20, unchanged
+        r = owner.post("/export/customer")  # .xlsx of the 2,500: read by a helper there
+        job = finished(owner, r.get_json()["job"])
+        assert (job["result"]["rows"], job["result"]["parallel"]) == (2500, True)
+        assert len(sheet(owner.get(f"/jobs/{job['id']}/file").data)) == 2501
+    finally:
+        stop.set()
+        busy.join()
+
+
+def test_a_job_whose_process_dies_is_failed(app: Flask, users: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process running a job apart is killed (SIGKILL): the job is failed, saying so,
+    and the server that waited for it carries on."""
+    from callboard.jobs import runner
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    monkeypatch.setitem(runner._kinds, "dies", "tests.integration.dying_job:die")
+    monkeypatch.setitem(runner._sizes, "dies", "tests.integration.dying_job:large")
+    p = app.extensions["callboard"]
+    tenant = p.store.get("water")
+    job_id = enqueue(p.settings, tenant.id, users["water"]["owner"].id, "dies", {},
+                     engine=p.engine, apart=True)
+    job = get_job(p.engine, tenant.id, job_id)
+    assert job["status"] == "failed"
+    assert job["error"] == ("the job's process stopped (exit code -9); resume it to go on")

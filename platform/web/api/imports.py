@@ -26,7 +26,7 @@ def start_job(kind: str, params: dict[str, Any]) -> Any:
     """Record and start a job for the caller; 202 {"job": id}."""
     p = platform()
     job = enqueue(p.settings, g.actor.tenant_id, g.actor.user_id, kind, params,
-                  engine=p.engine, listeners=p.listeners,
+                  engine=p.engine, listeners=p.listeners, apart=True,
                   queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
     return jsonify({"job": job}), 202
 

@@ -66,7 +66,7 @@ def resume_job(job_id: int) -> Any:
     p = platform()
     visible_job(p.engine, g.actor, job_id)
     resume(p.settings, g.actor.tenant_id, job_id, engine=p.engine, listeners=p.listeners,
-           queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
+           apart=True, queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
     return jsonify({"job": job_id}), 202
 
 
