@@ -97,7 +97,6 @@ def json_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
 
-
 def _now() -> datetime:
     return datetime.now(UTC)
 

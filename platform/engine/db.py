@@ -42,6 +42,17 @@ def connect(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+_INHERITED: list[Engine] = []  # engines a forked process took over from its parent
+
+
+def own_engine(engine: Engine) -> Engine:
+    """In a forked process: an engine of its own for `engine`'s database. The parent's
+    pooled connections are the parent's; the inherited engine is kept (never collected
+    here, so never closed from here) and left untouched."""
+    _INHERITED.append(engine)
+    return connect(engine.url.render_as_string(hide_password=False))
+
+
 def json_field(dialect: str, field: Field | str, ftype: str = "text",
                column: str = "data") -> ColumnElement[Any]:
     """The SQL value of a field inside the JSON column, written exactly as its index is.

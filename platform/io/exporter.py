@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from callboard.engine.access import Actor
 from callboard.engine.bulk import count_records, iter_records
+from callboard.engine.db import own_engine
 from callboard.engine.model import Field, Label
 from callboard.engine.queries import Query
 from callboard.engine.records import RecordService
@@ -26,7 +27,7 @@ from callboard.engine.tables import members
 
 from .cells import Display, safe_text
 from .columns import OWNER, RECORD_ID, importable_fields
-from .forked import Forked, can_fork, own_engine
+from .forked import Forked, can_fork
 from .sheets import FileProblem
 
 _STAMP = Field("stamp", "datetime", Label.of("stamp"))

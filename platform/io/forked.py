@@ -22,13 +22,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from callboard.engine.db import connect
 from callboard.engine.errors import ValidationFailed
 
 from .sheets import FileProblem
 
 STALLED_AFTER = 600  # seconds without an item from the helper before it is given up
-_INHERITED: list[Any] = []
 
 
 def can_fork(engine: Engine) -> bool:
@@ -36,14 +34,6 @@ def can_fork(engine: Engine) -> bool:
     database: Linux, no other thread, a database a second process can open."""
     return (sys.platform.startswith("linux") and threading.active_count() == 1
             and engine.url.database not in (None, "", ":memory:"))
-
-
-def own_engine(engine: Engine) -> Engine:
-    """In a helper: an engine of its own for `engine`'s database. The parent's pooled
-    connections are the parent's; the inherited engine is kept (never collected here, so
-    never closed from here) and left untouched."""
-    _INHERITED.append(engine)
-    return connect(engine.url.render_as_string(hide_password=False))
 
 
 class Forked:

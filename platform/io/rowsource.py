@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from callboard.engine.bulk import BulkWriter, RowOutcome
+from callboard.engine.db import own_engine
 from callboard.engine.model import Field
 
 from .columns import Columns
-from .forked import Forked, own_engine
+from .forked import Forked
 from .forked import can_fork as _fork_allowed
 from .sheets import Table, open_table
 

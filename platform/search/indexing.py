@@ -29,7 +29,7 @@ import phonenumbers
 from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from callboard.engine.access import scope, system_actor
-from callboard.engine.db import connect
+from callboard.engine.db import own_engine
 from callboard.engine.deferral import later
 from callboard.engine.model import Field, TenantModel
 from callboard.engine.records import Change, on_change
@@ -51,8 +51,6 @@ BATCH = 500           # notes, and records, read at a time
 COMMIT_EVERY = 10_000  # documents per index commit when a backlog is drained
 OPPORTUNISTIC = 200    # notes of a backlog that one write or one search takes on
 ALONGSIDE_FROM = 2_000  # documents in one index commit before a side process takes half
-_INHERITED: list[Any] = []
-
 Progress = Callable[[int, int], None]
 
 
@@ -293,8 +291,7 @@ class SearchIndexer:
     def _reconnect(self) -> None:
         """A forked process's own engine: the inherited connections are the parent's
         (kept referenced, so never closed from here)."""
-        _INHERITED.append(self.engine)
-        self.engine = connect(self.engine.url.render_as_string(hide_password=False))
+        self.engine = own_engine(self.engine)
         self.store = TenantStore(self.engine)
         self._pid = os.getpid()
 
