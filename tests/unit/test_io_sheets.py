@@ -72,3 +72,15 @@ def test_streaming_reader_refuses_damage(tmp_path: Path,
     monkeypatch.setattr(sheets, "STREAM_ABOVE", 0)
     with pytest.raises(FileProblem, match=r"damaged|cannot be read"):
         rows_of(path)
+
+
+def test_estimated_rows(tmp_path: Path) -> None:
+    """The guess by which a web server runs a large import apart: short CSV lines are
+    counted, not guessed from the file's size; a large text file is counted in its head."""
+    short = tmp_path / "short.csv"
+    short.write_text("name,phone\n" + "".join(f"A{i:05d},09{i:08d}\n" for i in range(2500)))
+    assert sheets.estimate_rows(short) == 2501
+    no_end = tmp_path / "no-end.csv"
+    no_end.write_text("name\nA\nB")
+    assert sheets.estimate_rows(no_end) == 3
+    assert sheets._text_lines(short, sample=1000) in range(2400, 2600)
