@@ -5,6 +5,8 @@ RQ queue (when `Settings.redis_url` is set; `callboard worker` runs it) or runs 
 and waits for it. A web server (`apart=True`) runs a large inline job in a new process of
 its own, as a worker would (`jobs.apart`): the job then has two cores (its helper
 processes) and the server's threads keep theirs; anything else runs in this process.
+With `wait=False` (a client that asked to be answered at once) such a process is left
+running and a thread of the server reaps it.
 
 A job kind is a function `fn(ctx: JobContext) -> dict` registered under a name with
 `register(kind, "module:function")`; the dotted target travels with the job, so a worker
@@ -18,6 +20,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +48,7 @@ APART_FROM = 2000  # rows of work from which a web server runs an inline job apa
 
 _kinds: dict[str, str] = {}
 _sizes: dict[str, str] = {}
+_reapers: set[threading.Thread] = set()  # threads waiting for jobs' processes
 
 
 class QueueUnavailable(ServiceError):
@@ -152,21 +156,23 @@ def create_job(engine: Engine, tenant_id: int, user_id: int | None, kind: str,
 def enqueue(settings: Settings, tenant_id: int, user_id: int | None, kind: str,
             params: Mapping[str, Any], *, engine: Engine | None = None,
             queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = (),
-            apart: bool = False) -> int:
+            apart: bool = False, wait: bool = True) -> int:
     """Record a job and start it: on RQ when `settings.redis_url` is set, else inline
     (then `listeners` hear the record changes it makes, as they would from the API; with
-    `apart`, a large job runs in a process of its own, where they do not)."""
+    `apart`, a large job runs in a process of its own, where they do not, and which is
+    waited for unless `wait` is false)."""
     engine = engine or _engine(settings.database_url)
     job_id = create_job(engine, tenant_id, user_id, kind, params)
-    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners, apart=apart)
+    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners, apart=apart,
+             wait=wait)
     return job_id
 
 
 def dispatch(settings: Settings, job_id: int, *, engine: Engine | None = None,
              queue: str = DEFAULT_QUEUE, listeners: tuple[Callable[..., None], ...] = (),
-             apart: bool = False) -> None:
+             apart: bool = False, wait: bool = True) -> None:
     """Run a recorded job: put it on RQ, or run it here and now (with `apart`, a large one
-    in a new process, waited for)."""
+    in a new process, waited for unless `wait` is false)."""
     engine = engine or _engine(settings.database_url)
     if settings.redis_url:
         from redis import Redis
@@ -183,7 +189,7 @@ def dispatch(settings: Settings, job_id: int, *, engine: Engine | None = None,
             raise QueueUnavailable(f"the job queue (Redis) is not reachable: "
                                    f"{str(e).splitlines()[0][:200]}") from None
     elif apart and work_size(engine, job_id) >= APART_FROM:
-        run_apart(engine, settings.data_dir, job_id)
+        run_apart(engine, settings.data_dir, job_id, wait=wait)
     else:
         run(engine, settings.data_dir, job_id, listeners=listeners)
 
@@ -206,27 +212,57 @@ def work_size(engine: Engine, job_id: int) -> int:
         return 0
 
 
-def run_apart(engine: Engine, data_dir: Path, job_id: int) -> None:
+def run_apart(engine: Engine, data_dir: Path, job_id: int, *, wait: bool = True) -> None:
     """Run a recorded job in a new process (`python -m callboard.jobs.apart`), as a worker
-    runs it, and wait for it. A process that dies leaves its job failed, saying so."""
+    runs it, and wait for it; with `wait` false, return at once and let a thread wait. A
+    process that dies leaves its job failed, saying so. A process left running is in a
+    session of its own: stopping the server (Ctrl+C) does not stop the job."""
     env = {**os.environ, "CALLBOARD_DATABASE_URL": engine.url.render_as_string(
         hide_password=False), "CALLBOARD_DATA_DIR": str(data_dir)}
+    process = subprocess.Popen([sys.executable, "-m", "callboard.jobs.apart", str(job_id)],
+                               env=env, start_new_session=not wait)
+    if wait:
+        _reap(engine, job_id, process)
+        return
+    reaper = threading.Thread(target=_reap, args=(engine, job_id, process), daemon=True,
+                              name=f"job-{job_id}")
+    _reapers.add(reaper)
+    reaper.start()
+
+
+def wait_for_reapers(timeout: float | None = None) -> None:
+    """Wait until the processes of the jobs left running have ended (and been reaped)."""
+    for reaper in list(_reapers):
+        reaper.join(timeout)
+
+
+def _reap(engine: Engine, job_id: int, process: subprocess.Popen) -> None:
+    """Wait for the process running job `job_id`; fail the job if it stopped early."""
     try:
-        code: Any = subprocess.run([sys.executable, "-m", "callboard.jobs.apart", str(job_id)],
-                                   env=env, timeout=JOB_TIMEOUT, check=False).returncode
-    except subprocess.TimeoutExpired:
-        code = f"stopped after {JOB_TIMEOUT} s"
-    with engine.connect() as conn:
-        status = conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
-    if status in ("queued", "running"):
-        log.error("the process of job %s stopped (exit code %s)", job_id, code)
-        _finish(engine, job_id, "failed",
-                error=f"the job's process stopped (exit code {code}); resume it to go on")
+        try:
+            code: Any = process.wait(timeout=JOB_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = f"stopped after {JOB_TIMEOUT} s"
+        except BaseException:  # the waiting side is interrupted: so is the job, as before
+            process.kill()
+            process.wait()
+            raise
+        with engine.connect() as conn:
+            status = conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar()
+        if status in ("queued", "running"):
+            log.error("the process of job %s stopped (exit code %s)", job_id, code)
+            _finish(engine, job_id, "failed",
+                    error=f"the job's process stopped (exit code {code}); resume it to go on")
+    finally:
+        _reapers.discard(threading.current_thread())
 
 
 def resume(settings: Settings, tenant_id: int, job_id: int, *,
            engine: Engine | None = None, queue: str = DEFAULT_QUEUE,
-           listeners: tuple[Callable[..., None], ...] = (), apart: bool = False) -> None:
+           listeners: tuple[Callable[..., None], ...] = (), apart: bool = False,
+           wait: bool = True) -> None:
     """Run an interrupted or failed job again (an import skips the rows it has done)."""
     engine = engine or _engine(settings.database_url)
     job = get_job(engine, tenant_id, job_id)
@@ -235,7 +271,8 @@ def resume(settings: Settings, tenant_id: int, job_id: int, *,
     with engine.begin() as conn:
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(
             status="queued", error=None, finished_at=None))
-    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners, apart=apart)
+    dispatch(settings, job_id, engine=engine, queue=queue, listeners=listeners, apart=apart,
+             wait=wait)
 
 
 # -- run --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from callboard.engine.expressions import evaluate, parse
+from callboard.jobs.runner import wait_for_reapers
 from callboard.web.ui.expressions_json import tree
 
 # SQLite only: the agent's day (test_agent_day.py) makes the PostgreSQL pass.
@@ -118,6 +119,28 @@ def test_knowledge_search_and_import(live: Any, open_page: Any, shot: Any,
     assert "done" in summary and "2" in summary and "1" in summary, summary
     assert page.is_visible(".cb-job-file")
     shot(page, "desktop-import")
+
+
+def test_a_large_import_shows_its_progress(live: Any, open_page: Any, tmp_path: Any) -> None:
+    """A large file, no Redis: the page asks to be answered at once, the import runs in a
+    process of its own meanwhile, and the page follows it to its end."""
+    rows = "".join(f"Khách {i},09{31000000 + i},residential\n" for i in range(2500))
+    csv = tmp_path / "many.csv"
+    csv.write_text("name,phone,customer_type\n" + rows, encoding="utf-8")
+    page = open_page("admin", DESKTOP)
+    asked = []
+    page.on("request", lambda req: asked.append(req.headers.get("prefer"))
+            if req.method == "POST" and "/import/customer" in req.url else None)
+    page.goto(f"{live.url}/ui/import/customer")
+    page.set_input_files("#imp-file", str(csv))
+    page.click("#imp-go")
+    page.wait_for_function("/Status: (queued|running)/.test("
+                           "document.getElementById('imp-result').textContent)")
+    page.wait_for_selector("#imp-summary", timeout=120_000)
+    summary = page.inner_text("#imp-summary")
+    assert "done" in summary and "2500" in summary, summary
+    assert asked == ["respond-async"]
+    wait_for_reapers(60)
 
 
 def test_link_search_and_table_rows(live: Any, open_page: Any, shot: Any) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from callboard.engine.settings import Settings
 from callboard.engine.tables import jobs
 from callboard.jobs import enqueue, get_job
-from callboard.jobs.runner import QueueUnavailable
+from callboard.jobs.runner import QueueUnavailable, wait_for_reapers
 from callboard.web.app import create_app
 from tests.conftest import need
 
@@ -342,3 +342,64 @@ def test_a_job_whose_process_dies_is_failed(app: Flask, users: Any,
     job = get_job(p.engine, tenant.id, job_id)
     assert job["status"] == "failed"
     assert job["error"] == ("the job's process stopped (exit code -9); resume it to go on")
+
+
+def wait_for(api: Any, job: int, seconds: float = 120) -> dict[str, Any]:
+    """The job once it has ended (done or failed), polled as a page does."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        body = api.get(f"/jobs/{job}").get_json()
+        if body["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+def test_a_client_that_prefers_it_is_answered_before_a_large_job_ends(
+        as_: Callable[..., Any]) -> None:
+    """`Prefer: respond-async` (RFC 7240): a large job of a server without Redis runs in
+    its own process and the request answers at once, saying so, while the job goes on; the
+    job then ends as it would have. A small job is done by the time it answers, and says
+    nothing; without the header the large job is waited for (the test above)."""
+    owner = as_("water", "owner")
+    at_once = {"Prefer": "respond-async"}
+    r = owner.post("/import/customer", headers=at_once, content_type="multipart/form-data",
+                   data={"file": (io.BytesIO(customers_book(2500)), "big.xlsx")})
+    assert r.status_code == 202, r.get_json()
+    assert r.headers.get("Preference-Applied") == "respond-async"
+    job = r.get_json()["job"]
+    assert owner.get(f"/jobs/{job}").get_json()["status"] in ("queued", "running")
+    body = wait_for(owner, job)
+    assert body["status"] == "done", body
+    assert (body["result"]["created"], body["result"]["parallel"]) == (2500, True)
+    r = owner.post("/import/customer", headers={"Prefer": "wait=5, respond-async"},
+                   content_type="multipart/form-data",
+                   data={"file": (io.BytesIO(customers_book(20)), "small.xlsx"),
+                         "mode": "upsert", "key": "phone"})
+    assert "Preference-Applied" not in r.headers
+    assert owner.get(f"/jobs/{r.get_json()['job']}").get_json()["status"] == "done"
+    wait_for_reapers(60)  # the big job's process has ended, not only its job
+
+
+def test_a_job_left_running_whose_process_dies_is_failed(
+        as_: Callable[..., Any], app: Flask, users: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job the request did not wait for: the server's thread that reaps its process
+    fails it when it dies, and a resume asked to answer at once does the same."""
+    from callboard.jobs import runner
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    monkeypatch.setitem(runner._kinds, "dies", "tests.integration.dying_job:die")
+    monkeypatch.setitem(runner._sizes, "dies", "tests.integration.dying_job:large")
+    p = app.extensions["callboard"]
+    tenant = p.store.get("water")
+    job_id = enqueue(p.settings, tenant.id, users["water"]["owner"].id, "dies", {},
+                     engine=p.engine, apart=True, wait=False)
+    owner = as_("water", "owner")
+    failed = "the job's process stopped (exit code -9); resume it to go on"
+    assert (wait_for(owner, job_id)["error"]) == failed
+    r = owner.post(f"/jobs/{job_id}/resume", headers={"Prefer": "respond-async"})
+    assert (r.status_code, r.headers.get("Preference-Applied")) == (202, "respond-async")
+    assert wait_for(owner, job_id)["error"] == failed
+    wait_for_reapers(60)

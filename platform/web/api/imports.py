@@ -12,7 +12,7 @@ from callboard.engine.bulk import BulkWriter
 from callboard.engine.errors import ValidationFailed
 from callboard.io.sheets import FileProblem, check_file
 from callboard.io.template import write_template
-from callboard.jobs import enqueue
+from callboard.jobs import enqueue, get_job
 
 from ..auth import login_required, require_role
 from ..platform import platform
@@ -26,9 +26,27 @@ def start_job(kind: str, params: dict[str, Any]) -> Any:
     """Record and start a job for the caller; 202 {"job": id}."""
     p = platform()
     job = enqueue(p.settings, g.actor.tenant_id, g.actor.user_id, kind, params,
-                  engine=p.engine, listeners=p.listeners, apart=True,
+                  engine=p.engine, listeners=p.listeners, apart=True, wait=not at_once(),
                   queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
-    return jsonify({"job": job}), 202
+    return started(job)
+
+
+def at_once() -> bool:
+    """Whether the client asked to be answered before its job ends (`Prefer:
+    respond-async`, RFC 7240). Without Redis a job runs inline and is done when the
+    request answers; with it, a large job of the web server runs in a process of its own
+    and the answer comes at once, so a page can show the job's progress meanwhile."""
+    asked = ",".join(request.headers.getlist("Prefer")).split(",")
+    return any(a.split(";")[0].strip().lower() == "respond-async" for a in asked)
+
+
+def started(job: int) -> Any:
+    """202 {"job": id}; `Preference-Applied: respond-async` when the job is not done yet."""
+    response = jsonify({"job": job})
+    if at_once() and get_job(platform().engine, g.actor.tenant_id, job)["status"] in (
+            "queued", "running"):
+        response.headers["Preference-Applied"] = "respond-async"
+    return response, 202
 
 
 def save_upload() -> tuple[Path, str]:

@@ -18,7 +18,7 @@ from callboard.jobs.runner import job_dict
 from ..auth import login_required
 from ..platform import platform
 from . import api
-from .imports import start_job
+from .imports import at_once, start_job, started
 
 
 def _out(job: dict[str, Any]) -> dict[str, Any]:
@@ -66,8 +66,9 @@ def resume_job(job_id: int) -> Any:
     p = platform()
     visible_job(p.engine, g.actor, job_id)
     resume(p.settings, g.actor.tenant_id, job_id, engine=p.engine, listeners=p.listeners,
-           apart=True, queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
-    return jsonify({"job": job_id}), 202
+           apart=True, wait=not at_once(),
+           queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
+    return started(job_id)
 
 
 @api.post("/jobs/<int:job_id>/revert")

@@ -308,6 +308,13 @@ def _upload(fields: dict[str, Any]) -> dict[str, Any]:
             "file": {"type": "string", "format": "binary"}, **fields}}}}}
 
 
+PREFER = {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
+          "description": "respond-async (RFC 7240): answer before the job ends, with "
+                         "Preference-Applied: respond-async, and follow it at /jobs/{id}. "
+                         "Without Redis a job runs inline and is done when the request "
+                         "answers, but for a large one run in a process of its own."}
+
+
 def _io_paths() -> dict[str, Any]:
     job_id = _path("id", {"type": "integer", "minimum": 1})
     started = _json(JOB, "the job, started")
@@ -316,7 +323,7 @@ def _io_paths() -> dict[str, Any]:
             "summary": "The import template (.xlsx)", "parameters": [ENTITY],
             "responses": {"200": XLSX, "401": ERR, "404": ERR}}},
         "/import/{entity}": {"post": {
-            **_op("Import an .xlsx or .csv file (a job)", started, params=[ENTITY],
+            **_op("Import an .xlsx or .csv file (a job)", started, params=[ENTITY, PREFER],
                   codes=(401, 404, 413, 422, 503), status=202),
             "requestBody": _upload({"mode": {"type": "string", "enum": ["insert", "upsert"]},
                                     "key": {"type": "string"},
@@ -324,7 +331,7 @@ def _io_paths() -> dict[str, Any]:
         "/export/{entity}": {"post": _op(
             "Export the records the caller sees (filters: field__op=value; a job)", started,
             params=[ENTITY, _query("format", {"type": "string", "enum": ["xlsx", "csv"]}),
-                    _query("locale", {"type": "string"})],
+                    _query("locale", {"type": "string"}), PREFER],
             codes=(401, 404, 422, 503), status=202)},
         "/bulk-delete/{entity}": {"post": {
             **_op("Delete the records a file's phones, e-mails or ids name (owner; a job)",
@@ -345,7 +352,7 @@ def _io_paths() -> dict[str, Any]:
             "responses": {"200": XLSX, "401": ERR, "404": ERR}}},
         "/jobs/{id}/resume": {"post": _op(
             "Run an interrupted import again (rows already done are skipped)", started,
-            params=[job_id], codes=(401, 404, 422, 503), status=202)},
+            params=[job_id, PREFER], codes=(401, 404, 422, 503), status=202)},
         "/jobs/{id}/revert": {"post": _op(
             "Undo an import: remove what it created, restore what it updated (a job)",
             started, params=[job_id], codes=(401, 404, 422, 503), status=202)},

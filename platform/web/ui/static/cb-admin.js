@@ -160,7 +160,9 @@
       if ($("imp-dry").checked) data.append("dry_run", "true");
       var bar = $("imp-bar"), result = $("imp-result");
       $("imp-progress").classList.remove("hidden"); result.textContent = CB.t("uploading");
-      CB.api("POST", "/import/" + pick.value, data).then(function (r) {
+      /* answered at once, the page follows the job's progress (without Redis a large
+         import runs in a process of its own meanwhile) */
+      CB.api("POST", "/import/" + pick.value, data, { headers: { Prefer: "respond-async" } }).then(function (r) {
         if (!r.ok) { result.textContent = r.status === 404 ? CB.t("unavailable") : CB.errorText(r); return; }
         var poll = function () {
           CB.api("GET", "/jobs/" + r.body.job).then(function (j) {

@@ -17,6 +17,7 @@
   CB.api = function (method, path, body, opts) {
     opts = opts || {};
     var headers = { Accept: "application/json", "X-CSRFToken": CB.data.csrf };
+    Object.keys(opts.headers || {}).forEach(function (k) { headers[k] = opts.headers[k]; });
     var payload = body;
     if (body !== undefined && !(body instanceof FormData) && typeof body !== "string") {
       headers["Content-Type"] = "application/json";
