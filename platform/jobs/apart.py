@@ -1,9 +1,10 @@
 """`python -m callboard.jobs.apart JOB_ID`: run one recorded job in this new process.
 
 A web server without Redis runs a large job so (`runner.run_apart`) and waits for it, or
-lets a thread of its own wait when the client asked to be answered at once: the job runs as `callboard worker` would run it (search indexing included), in a process with
-no other thread, so its import or export may fork its helper processes, and the server's
-own threads keep their core. The database and the data folder come from the environment
+lets a thread of its own wait when the client asked to be answered at once. The job runs
+as `callboard worker` would run it (search indexing included), in a process with no other
+thread, so its import or export may fork its helper processes, and the server's own
+threads keep their core. The database and the data folder come from the environment
 (CALLBOARD_DATABASE_URL, CALLBOARD_DATA_DIR); the job's row tells how it went.
 """
 from __future__ import annotations

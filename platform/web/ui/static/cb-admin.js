@@ -142,7 +142,32 @@
     });
   };
 
-  /* ---- import with progress */
+  /* ---- import with progress, bulk delete, the recent jobs (resume, revert) */
+  function summary(job) {
+    var res = job.result || {};
+    if (job.kind === "export") return CB.t("rows_n", { rows: res.rows || 0 });
+    if (job.kind === "bulk_delete") return CB.t("deleted_n") + " " + (res.deleted || 0) + " · " + CB.t("not_found_n") + " " + (res.not_found || 0);
+    if (job.kind === "revert") return CB.t("removed_n") + " " + (res.removed || 0) + " · " + CB.t("restored_n") + " " + (res.restored || 0);
+    return CB.t("created_n") + " " + (res.created || 0) + " · " + CB.t("updated_n") + " " + (res.updated || 0) + " · " + CB.t("failed_n") + " " + (res.failed || 0);
+  }
+
+  /* follow a started job in a bar and a result box; then(job) when it has ended */
+  function follow(r, bar, result, summaryId, then) {
+    if (!r.ok) { result.textContent = r.status === 404 ? CB.t("unavailable") : CB.errorText(r); return; }
+    CB.followJob(r.body.job, function (job, failed) {
+      if (!job) { result.textContent = CB.errorText(failed); return; }
+      var pct = Math.round((job.progress || 0) * 100);
+      bar.style.width = pct + "%"; bar.textContent = pct + "%";
+      result.textContent = CB.jobText(job);
+      if (job.status !== "done" && job.status !== "failed") return;
+      result.innerHTML = "";
+      result.appendChild(el("p", { id: summaryId, text: CB.t("job_status", { status: CB.t("status." + job.status) }) + " · " + summary(job) }));
+      CB.jobFiles(job).forEach(function (a) { result.appendChild(el("p", {}, a)); });
+      if (job.error) result.appendChild(el("p", { className: "text-danger", text: String(job.error) }));
+      if (then) then(job);
+    });
+  }
+
   CB.importPage = function () {
     var $ = function (id) { return document.getElementById(id); };
     var pick = $("imp-entity");
@@ -158,36 +183,67 @@
       data.append("file", file); data.append("mode", $("imp-mode").value);
       if ($("imp-key").value) data.append("key", $("imp-key").value);
       if ($("imp-dry").checked) data.append("dry_run", "true");
-      var bar = $("imp-bar"), result = $("imp-result");
-      $("imp-progress").classList.remove("hidden"); result.textContent = CB.t("uploading");
-      /* answered at once, the page follows the job's progress (without Redis a large
-         import runs in a process of its own meanwhile) */
-      CB.api("POST", "/import/" + pick.value, data, { headers: { Prefer: "respond-async" } }).then(function (r) {
-        if (!r.ok) { result.textContent = r.status === 404 ? CB.t("unavailable") : CB.errorText(r); return; }
-        var poll = function () {
-          CB.api("GET", "/jobs/" + r.body.job).then(function (j) {
-            if (!j.ok) { result.textContent = CB.errorText(j); return; }
-            var pct = Math.round((j.body.progress || 0) * 100);
-            bar.style.width = pct + "%"; bar.textContent = pct + "%";
-            result.textContent = CB.t("job_status", { status: j.body.status }) +
-              (j.body.stage ? " · " + CB.t("stage." + j.body.stage) : "");
-            if (j.body.status === "done" || j.body.status === "failed") {
-              var res = j.body.result || {};
-              result.innerHTML = "";
-              result.appendChild(el("p", { id: "imp-summary", text: CB.t("job_status", { status: j.body.status }) + " · " +
-                CB.t("created_n") + " " + (res.created || 0) + " · " + CB.t("updated_n") + " " + (res.updated || 0) + " · " + CB.t("failed_n") + " " + (res.failed || 0) }));
-              Object.keys(j.body.files || {}).forEach(function (name) {
-                result.appendChild(el("p", {}, el("a", { href: j.body.files[name], className: "cb-job-file", download: name },
-                  [el("i", { className: "fa fa-file-excel" }), " " + (name === res.errors_file || /error|reject/i.test(name) ? CB.t("rejected_rows") : name)])));
-              });
-              if (j.body.error) result.appendChild(el("p", { className: "text-danger", text: String(j.body.error) }));
-              return;
-            }
-            setTimeout(poll, 800);
-          });
-        };
-        poll();
+      $("imp-progress").classList.remove("hidden"); $("imp-result").textContent = CB.t("uploading");
+      CB.startJob("/import/" + pick.value, data).then(function (r) {
+        follow(r, $("imp-bar"), $("imp-result"), "imp-summary", drawJobs);
+        drawJobs();
       });
     });
+
+    /* delete the records a file names (owner only: the API refuses others) */
+    var del = $("cb-bulk-delete-form");
+    if (del) del.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var file = $("del-file").files[0];
+      if (!file || !confirm(CB.t("confirm_bulk_delete", { entity: pick.options[pick.selectedIndex].text }))) return;
+      var data = new FormData();
+      data.append("file", file);
+      $("del-progress").classList.remove("hidden"); $("del-result").textContent = CB.t("uploading");
+      CB.startJob("/bulk-delete/" + pick.value, data).then(function (r) {
+        follow(r, $("del-bar"), $("del-result"), "del-summary", drawJobs);
+      });
+    });
+
+    /* the caller's recent jobs: status, counts, files; resume a failed one, revert an import */
+    function act(path, question) {
+      if (question && !confirm(question)) return;
+      CB.startJob(path).then(function (r) {
+        if (!r.ok) { CB.toast(CB.errorText(r), "danger"); return; }
+        drawJobs();
+        CB.followJob(r.body.job, function () { }).then(function (job) {
+          if (job) CB.toast(CB.t("job_status", { status: CB.t("status." + job.status) }) + " · " + summary(job), job.status === "done" ? "success" : "danger");
+          drawJobs();
+        });
+      });
+    }
+    function drawJobs() {
+      var box = $("cb-jobs");
+      CB.api("GET", "/jobs").then(function (r) {
+        if (!r.ok) { box.textContent = CB.errorText(r); return; }
+        var rows = (r.body.items || []).slice(0, 15).map(function (job) {
+          var p = job.params || {}, res = job.result || {}, buttons = [];
+          if (job.kind === "import" && job.status === "failed")
+            buttons.push(el("button", { className: "btn btn-default btn-xs cb-resume", "data-job": job.id, text: CB.t("resume"),
+              onclick: function () { act("/jobs/" + job.id + "/resume"); } }));
+          if (job.kind === "import" && job.status === "done" && !p.dry_run && !res.reverted_by && (res.created || res.updated))
+            buttons.push(el("button", { className: "btn btn-default btn-xs cb-revert", "data-job": job.id, text: CB.t("revert"),
+              onclick: function () { act("/jobs/" + job.id + "/revert", CB.t("confirm_revert")); } }));
+          if (res.reverted_by) buttons.push(el("span", { className: "label label-default", text: CB.t("reverted") }));
+          return el("tr", { "data-job": job.id, "data-status": job.status }, [
+            el("td", { text: "#" + job.id }),
+            el("td", { text: CB.t("kind." + job.kind) + (p.entity ? " · " + ((CB.data.entity_plurals || {})[p.entity] || p.entity) : "") }),
+            el("td", { text: p.name || (p.format ? p.format.toUpperCase() : "") }),
+            el("td", { className: "cb-job-status", text: job.status === "done" || job.status === "failed" ? CB.t("status." + job.status) : CB.jobText(job) }),
+            el("td", {}, [job.status === "done" ? summary(job) : job.error ? el("span", { className: "text-danger", text: String(job.error) }) : ""]),
+            el("td", {}, CB.jobFiles(job)),
+            el("td", { className: "cb-job-actions" }, buttons)]);
+        });
+        box.innerHTML = "";
+        box.appendChild(rows.length ? el("table", { className: "table table-condensed cb-jobs-table" }, [
+          el("thead", {}, el("tr", {}, ["#", CB.t("job"), CB.t("file"), CB.t("status"), CB.t("result"), "", ""].map(function (h) { return el("th", { text: h }); }))),
+          el("tbody", {}, rows)]) : el("p", { className: "text-muted", text: CB.t("no_jobs") }));
+      });
+    }
+    drawJobs();
   };
 })();

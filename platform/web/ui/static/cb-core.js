@@ -288,6 +288,45 @@
     box.addEventListener("blur", function () { setTimeout(function () { wrap.classList.remove("open"); }, 200); });
   })();
 
+  /* start a job (import, export, bulk delete, resume, revert): answered at once, so the
+     page can follow it; without Redis a large job runs in a process of its own meanwhile */
+  CB.startJob = function (path, body) {
+    return CB.api("POST", path, body, { headers: { Prefer: "respond-async" } });
+  };
+
+  /* poll a job until it is done or failed; onStep(job) after each look */
+  CB.followJob = function (id, onStep) {
+    return new Promise(function (resolve) {
+      (function look() {
+        CB.api("GET", "/jobs/" + id).then(function (r) {
+          if (!r.ok) { onStep(null, r); resolve(null); return; }
+          onStep(r.body, r);
+          if (r.body.status === "done" || r.body.status === "failed") resolve(r.body);
+          else setTimeout(look, 800);
+        });
+      })();
+    });
+  };
+
+  /* a job's progress in words: status, percentage, stage */
+  CB.jobText = function (job) {
+    var pct = Math.round((job.progress || 0) * 100);
+    return CB.t("job_status", { status: CB.t("status." + job.status) }) +
+      (job.status === "running" ? " · " + pct + "%" : "") +
+      (job.stage ? " · " + CB.t("stage." + job.stage) : "");
+  };
+
+  /* links to a job's files (export, rejected rows) */
+  CB.jobFiles = function (job) {
+    var res = job.result || {};
+    return Object.keys(job.files || {}).map(function (name) {
+      var rejected = name === res.errors_file || /error|reject/i.test(name);
+      return CB.el("a", { href: job.files[name], className: "cb-job-file", download: name },
+        [CB.el("i", { className: "fa fa-file-" + (/\.csv$/i.test(name) ? "csv" : "excel") }),
+         " " + (rejected ? CB.t("rejected_rows") : name)]);
+    });
+  };
+
   CB.qs = function (sel, root) { return (root || document).querySelector(sel); };
   CB.qsa = function (sel, root) { return [].slice.call((root || document).querySelectorAll(sel)); };
 })();

@@ -191,6 +191,33 @@
     });
   }
 
+  /* ---- export what the list shows (its filters and search, the caller's visibility) */
+  CB.qsa("[data-format]", document.getElementById("cb-export-group")).forEach(function (a) {
+    a.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      var p = new URLSearchParams();
+      Object.keys(state.filters).forEach(function (k) { if (state.filters[k] !== "") p.set(k, state.filters[k]); });
+      if (state.q) p.set("q", state.q);
+      p.set("format", a.getAttribute("data-format"));
+      var box = document.getElementById("cb-export-status");
+      box.classList.remove("hidden"); box.className = "cb-export-status alert alert-info";
+      box.textContent = CB.t("exporting");
+      CB.startJob("/export/" + meta.name + "?" + p.toString()).then(function (r) {
+        if (!r.ok) { box.className = "cb-export-status alert alert-danger"; box.textContent = CB.errorText(r); return; }
+        CB.followJob(r.body.job, function (job, failed) {
+          if (!job) { box.className = "cb-export-status alert alert-danger"; box.textContent = CB.errorText(failed); return; }
+          box.textContent = CB.t("exporting") + " " + CB.jobText(job);
+          if (job.status === "failed") { box.className = "cb-export-status alert alert-danger"; box.textContent = String(job.error || CB.t("error")); }
+          if (job.status !== "done") return;
+          box.className = "cb-export-status alert alert-success";
+          box.innerHTML = "";
+          box.appendChild(el("span", { id: "cb-export-done", text: CB.t("exported", { rows: (job.result || {}).rows || 0 }) + " " }));
+          CB.jobFiles(job).forEach(function (link) { box.appendChild(link); link.click(); });
+        });
+      });
+    });
+  });
+
   var q = document.getElementById("cb-q"), timer = null;
   q.value = state.q;
   q.addEventListener("input", function () {
