@@ -594,13 +594,16 @@ def match_keys(svc: RecordService, tx: Connection, actor: Actor, entity: str,
 
 # -- reads -----------------------------------------------------------------------------------
 def iter_records(svc: RecordService, actor: Actor, entity: str, query: Query = _ALL,
-                 *, chunk: int = 2000) -> Iterator[dict[str, Any]]:
-    """Every record the actor may see that matches `query`'s filters and `q`, by id,
-    fetched `chunk` at a time (keyset paging: constant memory whatever the count)."""
+                 *, extra: Sequence[Any] = (), chunk: int = 2000
+                 ) -> Iterator[dict[str, Any]]:
+    """Every record the actor may see that matches `query`'s filters and `q` (and the SQL
+    conditions `extra`, e.g. a ticket view's), by id, fetched `chunk` at a time (keyset
+    paging: constant memory whatever the count)."""
     ent = svc._entity_for(actor, entity)
     builder = ConditionBuilder(svc.dialect, filterable_fields(svc.model, ent),
                                svc.context(actor))
-    where = and_(scope(actor, entity), *builder.conditions(Query(query.filters, query.q)))
+    where = and_(scope(actor, entity), *builder.conditions(Query(query.filters, query.q)),
+                 *extra)
     last = 0
     while True:
         with svc.engine.connect() as conn:
@@ -614,9 +617,10 @@ def iter_records(svc: RecordService, actor: Actor, entity: str, query: Query = _
 
 
 def count_records(svc: RecordService, actor: Actor, entity: str, query: Query = _ALL,
-                  ) -> int:
+                  *, extra: Sequence[Any] = ()) -> int:
     """How many records `iter_records` would yield."""
-    return svc.list(actor, entity, Query(query.filters, query.q, per_page=1)).total
+    return svc.list(actor, entity, Query(query.filters, query.q, per_page=1),
+                    extra=extra).total
 
 
 __all__ = ["BulkWriter", "RowOutcome", "count_records", "insert_rows", "iter_records",

@@ -9,7 +9,7 @@ the chosen locale; every text that a spreadsheet could take for a formula is neu
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,11 @@ STAMPS = {"created_at": {"en": "Created", "vi": "Ngày tạo", "zh": "创建时�
 
 
 def export_records(svc: RecordService, actor: Actor, entity: str, path: Path, *,
-                   query: Query | None = None, locale: str | None = None,
-                   parallel: bool | None = None,
+                   query: Query | None = None, extra: Sequence[Any] = (),
+                   locale: str | None = None, parallel: bool | None = None,
                    progress: Callable[[float], None] = lambda f: None) -> dict[str, Any]:
     """Write the records to `path` (.xlsx, or .csv by its suffix); {"rows": n, ...}.
+    `query` filters them as a list does, `extra` adds SQL conditions (a ticket view's).
 
     `parallel`: whether a helper process reads and formats the rows while this one writes
     the workbook (`io.forked`); by default for a large .xlsx when that is safe. A .csv is
@@ -63,7 +64,7 @@ def export_records(svc: RecordService, actor: Actor, entity: str, path: Path, *,
     display = Display(locale, settings.phone_region, users, typed_dates=suffix == ".xlsx")
     header = [f.label.text(locale) for f in columns] + [
         STAMPS[s].get(locale, STAMPS[s]["en"]) for s in STAMPS]
-    total = max(count_records(svc, actor, entity, query), 1)
+    total = max(count_records(svc, actor, entity, query, extra=extra), 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     if parallel is None:
@@ -73,11 +74,12 @@ def export_records(svc: RecordService, actor: Actor, entity: str, path: Path, *,
         stack.callback(part.unlink, missing_ok=True)
         if parallel:  # a helper reads and formats the rows while this process writes them
             helper = stack.enter_context(Forked(
-                _batches_of_lines, svc, actor, entity, query, display, fields, users,
-                name="export-reading"))
+                _batches_of_lines, svc, actor, entity, query, extra, display, fields,
+                users, name="export-reading"))
             source: Iterator[list[list[Any]]] = iter(helper)
         else:
-            source = _batches(_lines(svc, actor, entity, query, display, fields, users))
+            source = _batches(_lines(svc, actor, entity, query, extra, display, fields,
+                                     users))
         if suffix == ".csv":
             with part.open("w", encoding="utf-8-sig", newline="") as f:
                 out = csv.writer(f)
@@ -115,10 +117,11 @@ def _discard(ws: Any) -> None:
         pass
 
 
-def _lines(svc: RecordService, actor: Actor, entity: str, query: Query, display: Display,
-           fields: list[Field], users: dict[int, str]) -> Iterator[list[Any]]:
+def _lines(svc: RecordService, actor: Actor, entity: str, query: Query,
+           extra: Sequence[Any], display: Display, fields: list[Field],
+           users: dict[int, str]) -> Iterator[list[Any]]:
     """The export's rows: record id, fields, owner, created and updated."""
-    for record in iter_records(svc, actor, entity, query):
+    for record in iter_records(svc, actor, entity, query, extra=extra):
         yield [record["id"], *[display.value(f, record.get(f.name)) for f in fields],
                users.get(record["owner"]) if record["owner"] else None,
                display.value(_STAMP, record["created_at"]),
@@ -137,8 +140,8 @@ def _batches(lines: Iterator[list[Any]]) -> Iterator[list[list[Any]]]:
 
 
 def _batches_of_lines(svc: RecordService, actor: Actor, entity: str, query: Query,
-                      display: Display, fields: list[Field], users: dict[int, str]
-                      ) -> Iterator[list[list[Any]]]:
+                      extra: Sequence[Any], display: Display, fields: list[Field],
+                      users: dict[int, str]) -> Iterator[list[list[Any]]]:
     """In the helper: the export's rows, read through connections of its own."""
     svc.engine = own_engine(svc.engine)
-    yield from _batches(_lines(svc, actor, entity, query, display, fields, users))
+    yield from _batches(_lines(svc, actor, entity, query, extra, display, fields, users))

@@ -18,6 +18,7 @@ from callboard.io.exporter import export_records
 from callboard.io.importer import import_file
 from callboard.io.ledger import revert
 from callboard.io.sheets import estimate_rows
+from callboard.workflows.views import view_conditions
 
 from .runner import JobContext, get_job, register
 
@@ -49,9 +50,12 @@ def run_export(ctx: JobContext) -> dict[str, Any]:
     ent = ctx.records._entity_for(ctx.actor, entity)
     query = parse_query([tuple(x) for x in p.get("filters") or []],
                         filterable_fields(ctx.records.model, ent))
+    extra = view_conditions(p["view"], ctx.actor, ctx.records.model, ctx.records.dialect) \
+        if p.get("view") else []
     suffix = ".csv" if p.get("format") == "csv" else ".xlsx"
     return export_records(ctx.records, ctx.actor, entity, ctx.path(f"{entity}{suffix}"),
-                          query=query, locale=p.get("locale"), progress=ctx.progress)
+                          query=query, extra=extra, locale=p.get("locale"),
+                          progress=ctx.progress)
 
 
 def run_bulk_delete(ctx: JobContext) -> dict[str, Any]:

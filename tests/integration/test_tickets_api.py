@@ -448,6 +448,15 @@ def test_views_with_filters_over_http(as_: Any, uid: Callable[[str], int]) -> No
     assert names(owner, "view=created_by_me&status=closed") == {"E"}
     assert names(owner, "view=overdue") == {"D"}
     assert names(owner, "view=unprocessed&department=support&priority=high") == {"C", "D"}
+    # an export of the list in a view holds what the view shows
+    r = care1.post("/export/ticket?format=csv&view=to_handle&priority=high")
+    assert r.status_code == 202, r.get_json()
+    text = care1.get(f"/jobs/{r.get_json()['job']}/file").data.decode("utf-8-sig")
+    exported = {int(line.split(",")[0]) for line in text.splitlines()[1:]}
+    assert exported == {t["A"], t["C"]}
+    r = care1.post("/export/ticket?view=nothing")
+    assert r.status_code == 422 and "view" in r.get_json()["errors"]
+    assert care1.post("/export/customer?view=mine").status_code == 422
     assert names(owner, "view=all&q=F") == {"F"}
     # the owner pulls A's due date into the past: overdue for those who see A
     ok(owner.patch(f"/records/ticket/{t['A']}", json={"due_at": past}))

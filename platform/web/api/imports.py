@@ -13,6 +13,7 @@ from callboard.engine.errors import ValidationFailed
 from callboard.io.sheets import FileProblem, check_file
 from callboard.io.template import write_template
 from callboard.jobs import enqueue, get_job
+from callboard.workflows.views import view_conditions
 
 from ..auth import login_required, require_role
 from ..platform import platform
@@ -98,10 +99,15 @@ def export_records(entity: str) -> Any:
     if fmt not in ("xlsx", "csv"):
         raise ValidationFailed({"format": ["must be xlsx or csv"]})
     list_query(entity, extra=("locale",))  # unknown entity 404, bad filters 422, now
+    view = request.args.get("view") or None
+    if view and entity != "ticket":
+        raise ValidationFailed({"view": ["only the ticket list has views"]})
+    if view:
+        view_conditions(view, g.actor, g.tenant.model, g.records.dialect)  # 422 if unknown
     filters = [[k, v] for k, v in request.args.items(multi=True)
-               if k not in ("format", "locale", "page", "per_page", "sort")]
+               if k not in ("format", "locale", "page", "per_page", "sort", "view")]
     return start_job("export", {"entity": entity, "filters": filters, "format": fmt,
-                                "locale": locale()})
+                                "locale": locale(), "view": view})
 
 
 @api.post("/bulk-delete/<entity>")

@@ -198,6 +198,7 @@
       var p = new URLSearchParams();
       Object.keys(state.filters).forEach(function (k) { if (state.filters[k] !== "") p.set(k, state.filters[k]); });
       if (state.q) p.set("q", state.q);
+      if (state.view && meta.name === "ticket") p.set("view", state.view);
       p.set("format", a.getAttribute("data-format"));
       var box = document.getElementById("cb-export-status");
       box.classList.remove("hidden"); box.className = "cb-export-status alert alert-info";
