@@ -331,7 +331,10 @@ def _io_paths() -> dict[str, Any]:
         "/export/{entity}": {"post": _op(
             "Export the records the caller sees (filters: field__op=value; a job)", started,
             params=[ENTITY, _query("format", {"type": "string", "enum": ["xlsx", "csv"]}),
-                    _query("locale", {"type": "string"}), PREFER],
+                    _query("locale", {"type": "string"}),
+                    {**_query("view", {"type": "string"}),
+                     "description": "tickets: a view of the ticket list (to_handle, overdue…)"},
+                    PREFER],
             codes=(401, 404, 422, 503), status=202)},
         "/bulk-delete/{entity}": {"post": {
             **_op("Delete the records a file's phones, e-mails or ids name (owner; a job)",
