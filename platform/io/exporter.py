@@ -27,7 +27,7 @@ from callboard.engine.tables import members
 
 from .cells import Display, safe_text
 from .columns import OWNER, RECORD_ID, importable_fields
-from .forked import Forked, can_fork
+from .forked import Forked, can_fork, frozen_heap
 from .sheets import FileProblem
 
 _STAMP = Field("stamp", "datetime", Label.of("stamp"))
@@ -73,6 +73,7 @@ def export_records(svc: RecordService, actor: Actor, entity: str, path: Path, *,
     with ExitStack() as stack:
         stack.callback(part.unlink, missing_ok=True)
         if parallel:  # a helper reads and formats the rows while this process writes them
+            stack.enter_context(frozen_heap())
             helper = stack.enter_context(Forked(
                 _batches_of_lines, svc, actor, entity, query, extra, display, fields,
                 users, name="export-reading"))

@@ -26,6 +26,7 @@ from callboard.engine.records import _PENDING, RecordService
 from . import ledger
 from .cells import safe_text
 from .columns import Columns, importable_fields
+from .forked import frozen_heap
 from .rowsource import Batch, Helper, batches, can_fork
 from .sheets import FileProblem, estimate_rows, open_table
 
@@ -100,6 +101,7 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
         if parallel is None:
             parallel = can_fork(writer, estimate_rows(path))
         if parallel and writer.mode == "insert":
+            stack.enter_context(frozen_heap())
             helper = stack.enter_context(
                 Helper(writer, path, name, fields, region, done, batch_size))
             header, total = helper.header, helper.total
