@@ -95,13 +95,14 @@ def import_file(svc: RecordService, actor: Actor, entity: str, path: Path, *,
         with svc.engine.connect() as conn:
             done = ledger.done_rows(conn, job_id)
     path = Path(path)
+    if parallel is None:
+        parallel = can_fork(writer, estimate_rows(path))
     with ExitStack() as stack:
+        if parallel and writer.mode == "insert":  # a single-threaded process: see Helper
+            stack.enter_context(frozen_heap())  # the search follow-up below included
         # listeners' follow-up (search) once, at the end, with its share of the progress
         progress = stack.enter_context(deferring(progress))
-        if parallel is None:
-            parallel = can_fork(writer, estimate_rows(path))
         if parallel and writer.mode == "insert":
-            stack.enter_context(frozen_heap())
             helper = stack.enter_context(
                 Helper(writer, path, name, fields, region, done, batch_size))
             header, total = helper.header, helper.total

@@ -3,6 +3,7 @@ importing process writes them: the same outcome as reading them in-process, row 
 on SQLite and PostgreSQL; a helper that dies leaves a resumable import."""
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import re
@@ -112,6 +113,7 @@ def test_helper_and_in_process_give_the_same_outcome(svc: RecordService,
         outcomes.append(({k: result[k] for k in ("created", "failed", "rows", "unchanged")},
                          rejected(errors), stored(svc), logged(svc, mark)))
         assert revert(svc, owner, job, "customer")["removed"] == result["created"]
+        assert gc.get_freeze_count() == 0  # the heap frozen meanwhile is handed back
     in_process, helper = outcomes
     assert in_process[0] == {"created": 253, "failed": 6, "rows": 259, "unchanged": 0}
     assert [r[-2] for r in in_process[1][1:]] == [10, 14, 16, 20, 33, 233]  # sheet rows
@@ -226,3 +228,20 @@ def test_helper_stops_when_the_importer_dies(db_url: str, engine: Engine, water:
 def _rows(engine: Engine) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(import_rows)).scalar_one()
+
+
+def test_a_frozen_heap_is_handed_back_and_an_outer_freeze_kept() -> None:
+    from callboard.io.forked import frozen_heap
+
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with frozen_heap():
+            pass
+        assert gc.get_freeze_count() == frozen  # someone else's freeze stays theirs
+    finally:
+        gc.unfreeze()
