@@ -45,9 +45,10 @@ from .backend import (
 from .highlight import highlight
 from .matching import CACHE_BYTES, PostingCache, idf, saturate, search_and
 from .whoosh_alongside import Side, SideBatch, can_fork
-from .whoosh_files import read_in_place
+from .whoosh_files import read_in_place, write_with_fewer_calls
 
 read_in_place()  # segment files read where they are mapped, not copied per reader
+write_with_fewer_calls()  # positions counted, missing columns remembered
 
 MAX_TEXT = 200_000  # characters of one field kept in the index (attachments can be long)
 

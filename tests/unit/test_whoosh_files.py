@@ -63,3 +63,52 @@ def test_opening_a_reader_does_not_copy_the_index(tmp_path: Path):
         backend.close()
     assert on_disk > 500_000
     assert peak < on_disk / 10, f"a reader took {peak} bytes for {on_disk} bytes of index"
+
+
+def test_written_files_count_their_position(tmp_path: Path):
+    """The position Whoosh reads while writing is where the bytes really are."""
+    from array import array
+
+    from whoosh.filedb.filestore import FileStorage
+
+    storage = FileStorage(str(tmp_path))
+    f = storage.create_file("seg.bin")
+    assert type(f.file).__name__ == "CountedFile"
+    marks = []
+    for i in range(300):
+        marks.append(f.tell())
+        f.write_varint(i * 1000)
+        f.write_string(f"term {i}".encode())
+        f.write_array(array("I", range(i % 7)))
+    end = f.tell()
+    f.seek(marks[5])
+    assert f.tell() == marks[5]
+    f.seek(0, io.SEEK_END)
+    assert f.tell() == end
+    f.close()
+    assert (tmp_path / "seg.bin").stat().st_size == end
+    r = storage.open_file("seg.bin")
+    r.seek(marks[250])
+    assert r.read_varint() == 250_000 and r.read_string() == b"term 250"
+
+
+def test_a_missing_length_column_is_looked_for_once(tmp_path: Path):
+    """Writing a segment asks for a field's lengths for every posting: a field without
+    a length column is looked for on disk once per reader, not every time."""
+    from whoosh import fields, index
+
+    schema = fields.Schema(key=fields.ID(stored=True), body=fields.TEXT)
+    ix = index.create_in(str(tmp_path), schema)
+    with ix.writer() as w:
+        for i in range(50):
+            w.add_document(key=f"k{i}", body=f"word{i % 5} common")
+    looked: list[str] = []
+    storage = ix.storage
+    exists = storage.file_exists
+    storage.file_exists = lambda name: looked.append(name) or exists(name)
+    with ix.reader() as reader:
+        perdoc = reader.segment_readers()[0]._perdoc if hasattr(
+            reader, "segment_readers") else reader._perdoc
+        assert [perdoc.doc_field_length(n, "key") for n in range(50)] == [0] * 50
+        assert [perdoc.doc_field_length(n, "body") for n in range(50)] == [2] * 50
+    assert [n for n in looked if "_key_len" in n] == looked[:1], looked  # once, not 50
