@@ -326,22 +326,32 @@ def test_a_large_inline_job_runs_in_a_process_of_its_own(as_: Callable[..., Any]
         busy.join()
 
 
-def test_a_job_whose_process_dies_is_failed(app: Flask, users: Any,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """The process running a job apart is killed (SIGKILL): the job is failed, saying so,
-    and the server that waited for it carries on."""
+DIED = "the job's process stopped (exit code -9); resume it to go on"
+
+
+@pytest.fixture
+def start_dying(app: Flask, users: Any, monkeypatch: pytest.MonkeyPatch
+                ) -> Callable[..., int]:
+    """start_dying(**enqueue_args) -> the id of a large job whose process kills itself
+    (SIGKILL, as an out-of-memory kill would), run apart by a web server."""
     from callboard.jobs import runner
 
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
     monkeypatch.setitem(runner._kinds, "dies", "tests.integration.dying_job:die")
     monkeypatch.setitem(runner._sizes, "dies", "tests.integration.dying_job:large")
     p = app.extensions["callboard"]
-    tenant = p.store.get("water")
-    job_id = enqueue(p.settings, tenant.id, users["water"]["owner"].id, "dies", {},
-                     engine=p.engine, apart=True)
-    job = get_job(p.engine, tenant.id, job_id)
-    assert job["status"] == "failed"
-    assert job["error"] == ("the job's process stopped (exit code -9); resume it to go on")
+    owner = users["water"]["owner"].id
+    return lambda **kw: enqueue(p.settings, p.store.get("water").id, owner, "dies", {},
+                                engine=p.engine, apart=True, **kw)
+
+
+def test_a_job_whose_process_dies_is_failed(app: Flask,
+                                            start_dying: Callable[..., int]) -> None:
+    """The process running a job apart is killed (SIGKILL): the job is failed, saying so,
+    and the server that waited for it carries on."""
+    p = app.extensions["callboard"]
+    job = get_job(p.engine, p.store.get("water").id, start_dying())
+    assert (job["status"], job["error"]) == ("failed", DIED)
 
 
 def wait_for(api: Any, job: int, seconds: float = 120) -> dict[str, Any]:
@@ -383,23 +393,13 @@ def test_a_client_that_prefers_it_is_answered_before_a_large_job_ends(
 
 
 def test_a_job_left_running_whose_process_dies_is_failed(
-        as_: Callable[..., Any], app: Flask, users: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        as_: Callable[..., Any], start_dying: Callable[..., int]) -> None:
     """A job the request did not wait for: the server's thread that reaps its process
     fails it when it dies, and a resume asked to answer at once does the same."""
-    from callboard.jobs import runner
-
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
-    monkeypatch.setitem(runner._kinds, "dies", "tests.integration.dying_job:die")
-    monkeypatch.setitem(runner._sizes, "dies", "tests.integration.dying_job:large")
-    p = app.extensions["callboard"]
-    tenant = p.store.get("water")
-    job_id = enqueue(p.settings, tenant.id, users["water"]["owner"].id, "dies", {},
-                     engine=p.engine, apart=True, wait=False)
+    job_id = start_dying(wait=False)
     owner = as_("water", "owner")
-    failed = "the job's process stopped (exit code -9); resume it to go on"
-    assert (wait_for(owner, job_id)["error"]) == failed
+    assert wait_for(owner, job_id)["error"] == DIED
     r = owner.post(f"/jobs/{job_id}/resume", headers={"Prefer": "respond-async"})
     assert (r.status_code, r.headers.get("Preference-Applied")) == (202, "respond-async")
-    assert wait_for(owner, job_id)["error"] == failed
+    assert wait_for(owner, job_id)["error"] == DIED
     wait_for_reapers(60)
