@@ -26,10 +26,11 @@ TRUE = {"1", "true", "yes", "on"}
 def start_job(kind: str, params: dict[str, Any]) -> Any:
     """Record and start a job for the caller; 202 {"job": id}."""
     p = platform()
+    asked = at_once()
     job = enqueue(p.settings, g.actor.tenant_id, g.actor.user_id, kind, params,
-                  engine=p.engine, listeners=p.listeners, apart=True, wait=not at_once(),
+                  engine=p.engine, listeners=p.listeners, apart=True, wait=not asked,
                   queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
-    return started(job)
+    return started(job, asked)
 
 
 def at_once() -> bool:
@@ -41,10 +42,11 @@ def at_once() -> bool:
     return any(a.split(";")[0].strip().lower() == "respond-async" for a in asked)
 
 
-def started(job: int) -> Any:
-    """202 {"job": id}; `Preference-Applied: respond-async` when the job is not done yet."""
+def started(job: int, asked: bool) -> Any:
+    """202 {"job": id}; `Preference-Applied: respond-async` when the client `asked` to be
+    answered at once and the job is not done yet."""
     response = jsonify({"job": job})
-    if at_once() and get_job(platform().engine, g.actor.tenant_id, job)["status"] in (
+    if asked and get_job(platform().engine, g.actor.tenant_id, job)["status"] in (
             "queued", "running"):
         response.headers["Preference-Applied"] = "respond-async"
     return response, 202

@@ -65,10 +65,11 @@ def job_result_file(job_id: int, name: str | None = None) -> Any:
 def resume_job(job_id: int) -> Any:
     p = platform()
     visible_job(p.engine, g.actor, job_id)
+    asked = at_once()
     resume(p.settings, g.actor.tenant_id, job_id, engine=p.engine, listeners=p.listeners,
-           apart=True, wait=not at_once(),
+           apart=True, wait=not asked,
            queue=current_app.config.get("CALLBOARD_JOB_QUEUE", "default"))
-    return started(job_id)
+    return started(job_id, asked)
 
 
 @api.post("/jobs/<int:job_id>/revert")

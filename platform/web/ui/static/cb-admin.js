@@ -231,7 +231,8 @@
           if (res.reverted_by) buttons.push(el("span", { className: "label label-default", text: CB.t("reverted") }));
           return el("tr", { "data-job": job.id, "data-status": job.status }, [
             el("td", { text: "#" + job.id }),
-            el("td", { text: CB.t("kind." + job.kind) + (p.entity ? " · " + ((CB.data.entity_plurals || {})[p.entity] || p.entity) : "") }),
+            el("td", { text: CB.t("kind." + job.kind) + (p.entity ? " · " + ((CB.data.entity_plurals || {})[p.entity] || p.entity) : "") +
+              (job.kind === "revert" && p.job ? " · #" + p.job : "") }),
             el("td", { text: p.name || (p.format ? p.format.toUpperCase() : "") }),
             el("td", { className: "cb-job-status", text: job.status === "done" || job.status === "failed" ? CB.t("status." + job.status) : CB.jobText(job) }),
             el("td", {}, [job.status === "done" ? summary(job) : job.error ? el("span", { className: "text-danger", text: String(job.error) }) : ""]),

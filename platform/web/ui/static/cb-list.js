@@ -195,13 +195,12 @@
   CB.qsa("[data-format]", document.getElementById("cb-export-group")).forEach(function (a) {
     a.addEventListener("click", function (ev) {
       ev.preventDefault();
-      var p = new URLSearchParams();
-      Object.keys(state.filters).forEach(function (k) { if (state.filters[k] !== "") p.set(k, state.filters[k]); });
-      if (state.q) p.set("q", state.q);
-      if (state.view && meta.name === "ticket") p.set("view", state.view);
+      var p = query();  // the list's own filters, search and view; every row, not a page
+      ["sort", "page", "per_page"].forEach(function (k) { p.delete(k); });
+      if (meta.name !== "ticket") p.delete("view");
       p.set("format", a.getAttribute("data-format"));
       var box = document.getElementById("cb-export-status");
-      box.classList.remove("hidden"); box.className = "cb-export-status alert alert-info";
+      box.className = "cb-export-status alert alert-info";
       box.textContent = CB.t("exporting");
       CB.startJob("/export/" + meta.name + "?" + p.toString()).then(function (r) {
         if (!r.ok) { box.className = "cb-export-status alert alert-danger"; box.textContent = CB.errorText(r); return; }
